@@ -1,0 +1,1 @@
+"""The conformance suite: every backend against the spec's numpy reference and against each other."""

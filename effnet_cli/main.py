@@ -1,0 +1,43 @@
+"""``effnet`` entry point: builds the argument parser from each command module and runs one.
+
+Every user-facing error (a bad spec, an unknown model, a bad checkpoint) is printed as one line
+``effnet: error: ...`` with exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from spec import SpecError
+
+from . import spec_cmd
+
+COMMANDS = (spec_cmd,)
+USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effnet", description="EfficientNet V1/V2 reference spec, backends and conformance."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except USER_ERRORS as err:
+        print(f"effnet: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

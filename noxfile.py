@@ -1,0 +1,81 @@
+"""nox sessions, driven by one table of backends. `nox --list` shows each session's purpose.
+
+Default sessions (the README's test command, `python3 -m nox`): lint, spec, one per backend whose
+tests exist, conformance. Slow or special sessions (conformance-full, bench) run only when named.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.error_on_missing_interpreters = False
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+# backend name (also the value of EFFNET_BACKEND that selects it) -> its pip extra
+BACKENDS = {
+    "torch": "torch",
+    "jax": "jax",
+    "tf": "tf",
+}
+BACKEND_ENV = "EFFNET_BACKEND"
+
+
+def _ready(backend: str) -> bool:
+    """A backend's session joins the default run once its tests exist."""
+    return (ROOT / "tests" / backend).is_dir()
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    spec = ".[" + ",".join(("test", *extras)) + "]"
+    session.install("-e", spec)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def spec(session: nox.Session) -> None:
+    """The spec alone, no framework installed: loader, resolve, counts, schedules, numpy reference."""
+    _install(session)
+    session.run("pytest", "tests/spec", *session.posargs)
+
+
+for _backend, _extra in BACKENDS.items():
+
+    @nox.session(name=_backend, default=_ready(_backend))
+    def _backend_session(session: nox.Session, backend: str = _backend, extra: str = _extra) -> None:
+        _install(session, extra)
+        session.run("pytest", f"tests/{backend}", *session.posargs, env={BACKEND_ENV: backend})
+
+    _backend_session.__doc__ = f"The {_backend} backend and its converters ({BACKEND_ENV}={_backend})."
+
+
+@nox.session(default=(ROOT / "tests" / "conformance").is_dir())
+def conformance(session: nox.Session) -> None:
+    """Every installed backend against the numpy reference and against each other."""
+    _install(session, *BACKENDS.values())
+    session.run("pytest", "tests/conformance", *session.posargs, env={BACKEND_ENV: "all"})
+
+
+@nox.session(name="conformance-full", default=False)
+def conformance_full(session: nox.Session) -> None:
+    """Slow: every torchvision/timm/keras model against ours (pytest -m slow)."""
+    _install(session, *BACKENDS.values())
+    session.run("pytest", "tests", "-m", "slow", *session.posargs, env={BACKEND_ENV: "all"})
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """The README's main job on the built-in default data."""
+    _install(session)
+    session.run("effnet", "spec", "list")
+    session.run("effnet", "spec", "show", "efficientnetv2-s")
+    session.run("effnet", "spec", "schedule", "efficientnetv2-s")

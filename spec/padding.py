@@ -1,0 +1,33 @@
+"""The two padding conventions, defined once for every backend and the numpy reference.
+
+- ``tf_same`` (TF/Keras/Flax 'SAME'): output ceil(n / s); the total pad is split with the extra
+  pixel at the bottom/right. Depends on the input size, so backends compute it at run time.
+- ``symmetric`` (torchvision, non-tf timm): k // 2 on every side, independent of the input.
+For odd kernels both give the same output size, ceil(n / s).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def output_size(size: int, stride: int) -> int:
+    return math.ceil(size / stride)
+
+
+def tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) for one spatial dimension; TF SAME pads the extra pixel after."""
+    total = max((output_size(size, stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def symmetric_pads(kernel: int) -> tuple[int, int]:
+    return kernel // 2, kernel // 2
+
+
+def pads(padding: str, size: int, kernel: int, stride: int) -> tuple[int, int]:
+    if padding == "tf_same":
+        return tf_same_pads(size, kernel, stride)
+    if padding == "symmetric":
+        return symmetric_pads(kernel)
+    raise ValueError(f"unknown padding {padding!r}")

@@ -1,0 +1,134 @@
+"""Loading and validating the spec files: the built-in families under ``models/``, the profiles,
+and users' own architecture files. Validation is the JSON Schema in ``schema.json`` plus the few
+cross-references a schema cannot express; every failure is a :class:`SpecError` naming the file,
+the YAML path and the line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from .errors import SpecError
+from .yaml_loader import Lines, format_path, line_of, load_yaml
+
+SPEC_DIR = Path(__file__).resolve().parent
+MODELS_DIR = SPEC_DIR / "models"
+PROFILES_FILE = SPEC_DIR / "profiles.yaml"
+SCHEMA_FILE = SPEC_DIR / "schema.json"
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """One parsed, validated YAML file and the line of each of its nodes."""
+
+    path: str
+    data: dict[str, Any]
+    lines: Lines
+
+    def line(self, *at: str | int) -> int | None:
+        return line_of(self.lines, at)
+
+    def error(self, message: str, *at: str | int) -> SpecError:
+        return SpecError(message, file=self.path, path=format_path(at), line=self.line(*at))
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+
+
+def validate(
+    instance: Any,
+    definition: str | None,
+    *,
+    file: str,
+    lines: Lines | None = None,
+    prefix: tuple[str | int, ...] = (),
+) -> None:
+    """Check ``instance`` against the schema root (``definition=None``) or one of its ``$defs``."""
+    root = schema()
+    if definition is not None:
+        root = {"$defs": root["$defs"], "$ref": f"#/$defs/{definition}"}
+    validator = jsonschema.Draft202012Validator(root)
+    errors = list(validator.iter_errors(instance))
+    if not errors:
+        return
+    # report the problem that comes first in the file; inside a oneOf, its most relevant branch
+    err = min(errors, key=lambda e: line_of(lines or {}, (*prefix, *e.absolute_path)) or 0)
+    if err.context:
+        err = best_match(err.context)
+    at, message = _describe(err)
+    at = (*prefix, *at)
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    raise SpecError(
+        message + more,
+        file=file,
+        path=format_path(at),
+        line=line_of(lines, at) if lines is not None else None,
+    )
+
+
+def _describe(err: ValidationError) -> tuple[tuple[str | int, ...], str]:
+    at = tuple(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = set(err.schema.get("properties", {}))
+        extra = sorted(k for k in err.instance if k not in allowed)
+        if extra:
+            known = ", ".join(sorted(allowed)) or "none"
+            return (*at, extra[0]), f"unknown key {extra[0]!r} (allowed here: {known})"
+    if err.validator == "required":
+        return at, err.message.replace("is a required property", "is required here")
+    return at, err.message
+
+
+def load_family(path: Path | str, text: str | None = None) -> SpecFile:
+    """Load one family file (built-in or a user's) and check it completely."""
+    data, lines = load_yaml(path, text)
+    file = SpecFile(str(path), data, lines)
+    validate(data, None, file=file.path, lines=lines)
+    for name, row in data["variants"].items():
+        if row["base"] not in data["bases"]:
+            raise file.error(
+                f"unknown base {row['base']!r} (defined: {', '.join(data['bases'])})",
+                "variants",
+                name,
+                "base",
+            )
+    for rule, sched in data.get("schedules", {}).items():
+        for name in sched["endpoints"]:
+            if name != "all" and name not in data["variants"]:
+                raise file.error(
+                    f"schedule for unknown variant {name!r}", "schedules", rule, "endpoints", name
+                )
+    return file
+
+
+@lru_cache(maxsize=1)
+def builtin_families() -> tuple[SpecFile, ...]:
+    files = sorted(MODELS_DIR.glob("*.yaml"))
+    return tuple(load_family(p) for p in files)
+
+
+@lru_cache(maxsize=1)
+def profiles() -> SpecFile:
+    data, lines = load_yaml(PROFILES_FILE)
+    validate(data, "profiles_file", file=str(PROFILES_FILE), lines=lines)
+    return SpecFile(str(PROFILES_FILE), data, lines)
+
+
+def variant_index(families: tuple[SpecFile, ...]) -> dict[str, SpecFile]:
+    """Model name -> the file that defines it. A name defined twice is an error."""
+    index: dict[str, SpecFile] = {}
+    for fam in families:
+        for name in fam.data["variants"]:
+            if name in index:
+                raise fam.error(f"model {name!r} is already defined in {index[name].path}", "variants", name)
+            index[name] = fam
+    return index

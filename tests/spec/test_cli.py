@@ -1,0 +1,89 @@
+"""`effnet spec ...` as a user runs it: tables, JSON keys, clean errors without tracebacks."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from effnet_cli.main import main
+
+from .test_loading import TINY
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, "spec", "list")
+    assert code == 0 and "efficientnetv2-xl" in out and "5,288,548" in out
+
+
+def test_show_table_matches_paper_table_4(capsys):
+    code, out, _ = run(capsys, "spec", "show", "efficientnetv2-s")
+    assert code == 0
+    lines = out.splitlines()
+    assert any(
+        line.split()[:2] == ["1", "Fused-MBConv1,"] and line.split()[-2:] == ["24", "2"] for line in lines
+    )
+    assert any(line.startswith("6 ") and line.split()[-2:] == ["256", "15"] for line in lines)
+    assert "21,458,488" in out and "MACs @300 (train)" in out and "MACs @384 (eval)" in out
+    assert "paper Table 4" in out
+
+
+def test_show_json_keys(capsys):
+    code, out, _ = run(capsys, "spec", "show", "efficientnet-b0", "--json", "--image-size", "256")
+    info = json.loads(out)
+    assert code == 0
+    assert {"name", "params", "bn_stats", "macs", "image_size", "blocks"} <= set(info)
+    assert info["params"] == 5_288_548 and list(info["macs"]) == ["256"]
+    assert len(info["blocks"]) == 16 and info["blocks"][0]["name"] == "blocks.0"
+
+
+def test_show_profile(capsys):
+    _, out, _ = run(capsys, "spec", "show", "efficientnet-b0", "--profile", "torchvision", "--json")
+    assert json.loads(out)["settings"]["padding"] == "symmetric"
+
+
+def test_schedule_table_and_json(capsys):
+    code, out, _ = run(capsys, "spec", "schedule", "efficientnetv2-s", "--rule", "code")
+    assert code == 0 and "171" in out and "AF §5.2" in out
+    _, out, _ = run(capsys, "spec", "schedule", "efficientnetv2-s", "--json")
+    stages = json.loads(out)["stages"]
+    assert [s["image_size"] for s in stages] == [128, 185, 242, 300]
+
+
+def test_user_file(capsys, write_yaml):
+    path = write_yaml(TINY)
+    code, out, _ = run(capsys, "spec", "show", "--file", str(path), "tiny-net")
+    assert code == 0 and "tiny-net" in out
+    bad = write_yaml(TINY.replace("padding: tf_same", "padding: same"), "bad.yaml")
+    code, out, err = run(capsys, "spec", "show", "--file", str(bad), "tiny-net")
+    assert code == 2 and out == ""
+    assert err.startswith("effnet: error: ") and "bad.yaml: defaults.padding (line 9)" in err
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["spec", "show", "efficientnet-b9"], "unknown model 'efficientnet-b9'"),
+        (["spec", "show", "efficientnet-b0", "--profile", "nope"], "unknown profile 'nope'"),
+        (["spec", "schedule", "efficientnetv2-s", "--epochs", "2"], "cannot hold"),
+    ],
+)
+def test_errors_are_one_line(capsys, argv, fragment):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_console_script_entry_point():
+    proc = subprocess.run(
+        [sys.executable, "-m", "effnet_cli.main", "spec", "show", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
