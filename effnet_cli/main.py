@@ -11,11 +11,12 @@ import sys
 from collections.abc import Sequence
 
 from spec import SpecError
+from weights_convert import WeightsError
 
-from . import spec_cmd
+from . import convert_cmd, spec_cmd
 
-COMMANDS = (spec_cmd,)
-USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, FileNotFoundError)
+COMMANDS = (spec_cmd, convert_cmd)
+USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, WeightsError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,15 @@ from .counts import Counts, count, macs
 from .errors import SpecError
 from .model_spec import BlockSpec, ConvSpec, ImageSize, ModelSpec, Preprocessing, SESpec
 from .progressive import Stage, schedule
-from .resolve import DEFAULT_PROFILE, family_of, model_config, names, profile_names, resolve
+from .resolve import (
+    DEFAULT_PROFILE,
+    family_of,
+    implementation_name,
+    model_config,
+    names,
+    profile_names,
+    resolve,
+)
 from .version import SPEC_VERSION
 
 __all__ = [
@@ -34,6 +42,7 @@ __all__ = [
     "canonical",
     "count",
     "family_of",
+    "implementation_name",
     "macs",
     "model_config",
     "names",

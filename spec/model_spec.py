@@ -59,7 +59,8 @@ class BlockSpec:
     out_channels: int
     se_channels: int  # 0 when the block has no SE
     residual: bool
-    drop_path_rate: float
+    drop_path_rate: float  # applied on the residual branch only
+    drop_path_fraction: float  # drop_path_rate / the model's rate: index / denominator
     expand: ConvSpec | None
     dw: ConvSpec | None
     se: SESpec | None
@@ -116,6 +117,11 @@ class ModelSpec:
         for block in self.blocks:
             out.setdefault(block.stage, []).append(block)
         return tuple(tuple(v) for _, v in sorted(out.items()))
+
+    def drop_path_rates(self, rate: float | None = None) -> tuple[float, ...]:
+        """Per-block drop-path rates for model-level ``rate`` (default: the resolved one)."""
+        rate = self.drop_path_rate if rate is None else rate
+        return tuple(rate * b.drop_path_fraction for b in self.blocks)
 
     @property
     def features_channels(self) -> int:

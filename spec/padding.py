@@ -25,6 +25,15 @@ def symmetric_pads(kernel: int) -> tuple[int, int]:
     return kernel // 2, kernel // 2
 
 
+def static_pads(padding: str, kernel: int, stride: int) -> tuple[int, int] | None:
+    """The pads when they do not depend on the input size, else None (TF SAME with stride > 1)."""
+    if padding == "symmetric":
+        return symmetric_pads(kernel)
+    if stride == 1:
+        return tf_same_pads(kernel, kernel, 1)  # total k - 1 for any size
+    return None
+
+
 def pads(padding: str, size: int, kernel: int, stride: int) -> tuple[int, int]:
     if padding == "tf_same":
         return tf_same_pads(size, kernel, stride)

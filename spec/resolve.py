@@ -37,6 +37,20 @@ def profile_names() -> list[str]:
     return list(registry.profiles().data["profiles"])
 
 
+def implementation_name(name: str, profile: str) -> str:
+    """What the implementation behind ``profile`` calls model ``name`` (e.g. torchvision's
+    ``efficientnet_v2_s``); a SpecError if it does not define it."""
+    profs = registry.profiles().data["profiles"]
+    if profile not in profs:
+        raise SpecError(f"unknown profile {profile!r}; known profiles: {', '.join(profs)}")
+    models = profs[profile].get("models", {})
+    if name not in models:
+        raise SpecError(
+            f"profile {profile!r} has no model {name!r}; it defines: {', '.join(models) or 'none'}"
+        )
+    return models[name]
+
+
 def family_of(name: str, file: str | Path | None = None) -> registry.SpecFile:
     index = registry.variant_index(families(file))
     if name not in index:
@@ -155,8 +169,8 @@ def _build_blocks(config: dict[str, Any], base: dict[str, Any]) -> tuple[ConvSpe
     for stage_no, (stage, n) in enumerate(zip(base["stages"], repeats, strict=True), start=1):
         out_ch = _round(config, stage["channels"])
         for j in range(n):
-            rate = config["drop_path"]["rate"] * len(blocks) / denominator
-            blocks.append(_block(config, stage, stage_no, j, len(blocks), in_ch, out_ch, rate))
+            fraction = len(blocks) / denominator
+            blocks.append(_block(config, stage, stage_no, j, len(blocks), in_ch, out_ch, fraction))
             in_ch = out_ch
     return stem, tuple(blocks)
 
@@ -169,7 +183,7 @@ def _block(
     index: int,
     in_ch: int,
     out_ch: int,
-    drop_path_rate: float,
+    drop_path_fraction: float,
 ) -> BlockSpec:
     name = f"blocks.{index}"
     kernel, ratio = stage["kernel"], stage["expand"]
@@ -204,7 +218,8 @@ def _block(
         out_channels=out_ch,
         se_channels=se_ch,
         residual=stride == 1 and in_ch == out_ch,
-        drop_path_rate=drop_path_rate,
+        drop_path_rate=config["drop_path"]["rate"] * drop_path_fraction,
+        drop_path_fraction=drop_path_fraction,
         expand=expand,
         dw=dw,
         se=SESpec(f"{name}.se", mid, se_ch) if se_ch else None,

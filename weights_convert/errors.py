@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+SHOWN_PER_KIND = 25  # longer lists are cut in the message; the exception keeps them whole
+
 
 class WeightsError(ValueError):
-    """A checkpoint that cannot be read or does not fit the model (message lists every problem)."""
+    """A checkpoint that cannot be read or does not fit the model."""
+
+    def __init__(
+        self, message: str, *, missing: list[str] = (), unexpected: list[str] = (), misshaped: list[str] = ()
+    ) -> None:  # type: ignore[assignment]
+        super().__init__(message)
+        self.missing, self.unexpected, self.misshaped = list(missing), list(unexpected), list(misshaped)
+
+
+def _listing(label: str, items: list[str]) -> str:
+    shown = ", ".join(items[:SHOWN_PER_KIND])
+    more = f" ... and {len(items) - SHOWN_PER_KIND} more" if len(items) > SHOWN_PER_KIND else ""
+    return f"{len(items)} {label}: {shown}{more}"
 
 
 def mismatch_error(
@@ -16,7 +30,7 @@ def mismatch_error(
     *,
     ignore: Iterable[str] = (),
 ) -> None:
-    """Raise one WeightsError listing every missing, unexpected and misshaped tensor, if any."""
+    """Raise one WeightsError naming every missing, unexpected and misshaped tensor, if any."""
     ignored = set(ignore)
     missing = [k for k in expected if k not in got]
     unexpected = [k for k in got if k not in expected and k not in ignored]
@@ -25,10 +39,12 @@ def mismatch_error(
         for k in expected
         if k in got and tuple(got[k]) != tuple(expected[k])
     ]
-    problems = [
-        f"{len(items)} {label}: {', '.join(items)}"
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped))
-        if items
-    ]
+    kinds = (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped))
+    problems = [_listing(label, items) for label, items in kinds if items]
     if problems:
-        raise WeightsError(f"{what} does not match: " + "; ".join(problems))
+        raise WeightsError(
+            f"{what} does not match: " + "; ".join(problems),
+            missing=missing,
+            unexpected=unexpected,
+            misshaped=misshaped,
+        )

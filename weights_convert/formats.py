@@ -1,0 +1,188 @@
+"""The registry of weight formats and the one engine that maps any of them to and from canonical.
+
+A format is a namer (``naming``: where each unit lives) plus leaf conventions (what the tensors
+inside a unit are called and in which layout). Adding a format means adding a row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from spec import ModelSpec, canonical
+
+from . import naming
+from .errors import WeightsError, mismatch_error
+from .layouts import TO_CANONICAL, TO_FOREIGN, foreign_shape
+
+State = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Leaves:
+    """Leaf names and layout transforms of one framework's tensors (AF §6.1)."""
+
+    sep: str
+    conv: tuple[str, str]  # (leaf, transform)
+    depthwise: tuple[str, str]
+    bn: dict[str, str]  # canonical leaf -> foreign leaf
+    se_conv: tuple[str, str]
+    bias: str
+    dense: tuple[str, str]
+    # foreign-only tensors: leaf -> factory(bn channels); written on export, ignored on import
+    bn_extra: dict[str, Callable[[int], np.ndarray]] = field(default_factory=dict)
+
+
+TORCH_LEAVES = Leaves(
+    sep=".",
+    conv=("weight", "oihw"),
+    depthwise=("weight", "oihw"),
+    bn={"scale": "weight", "bias": "bias", "mean": "running_mean", "var": "running_var"},
+    se_conv=("weight", "oihw"),
+    bias="bias",
+    dense=("weight", "dense_t"),
+    bn_extra={"num_batches_tracked": lambda _: np.array(0, dtype=np.int64)},
+)
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    description: str
+    namer: naming.Namer | None  # None: the canonical format itself
+    leaves: Leaves | None
+    profile: str | None  # the spec profile whose outputs this format's library reproduces
+    container: str  # "canonical" (safetensors + metadata) or "torch" (.pt/.pth/.safetensors)
+
+    def profile_for(self, path: str | None = None) -> str | None:
+        """timm's tf_* models are the TF-ported ones: TF SAME padding, BN eps 1e-3."""
+        if self.name == "timm" and path and "tf_" in str(path).rsplit("/", 1)[-1]:
+            return "timm_tf"
+        return self.profile
+
+
+FORMATS: dict[str, Format] = {
+    "canonical": Format(
+        "canonical", "effnet canonical safetensors (channels-last)", None, None, None, "canonical"
+    ),
+    "torch": Format(
+        "torch",
+        "impl_torch state_dict (.pt/.pth/.safetensors)",
+        naming.native_names,
+        TORCH_LEAVES,
+        None,
+        "torch",
+    ),
+    "torchvision": Format(
+        "torchvision",
+        "torchvision.models.efficientnet_* state_dict",
+        naming.torchvision_names,
+        TORCH_LEAVES,
+        "torchvision",
+        "torch",
+    ),
+    "timm": Format(
+        "timm",
+        "timm efficientnet*/tf_efficientnet* state_dict",
+        naming.timm_names,
+        TORCH_LEAVES,
+        "timm",
+        "torch",
+    ),
+}
+
+
+def get_format(name: str) -> Format:
+    if name not in FORMATS:
+        raise WeightsError(f"unknown weights format {name!r}; known formats: {', '.join(FORMATS)}")
+    return FORMATS[name]
+
+
+@dataclass(frozen=True)
+class Entry:
+    canonical: str
+    foreign: str
+    transform: str
+
+
+def entries(ms: ModelSpec, fmt: Format, *, include_top: bool = True) -> list[Entry]:
+    """canonical name <-> foreign name (+ layout transform) for every tensor of ``ms``."""
+    assert fmt.namer is not None and fmt.leaves is not None
+    lv, out = fmt.leaves, []
+    for u in naming.units(ms, include_top=include_top):
+        names = fmt.namer(ms, u)
+        if u.kind == "convbn":
+            leaf, transform = lv.depthwise if u.depthwise else lv.conv
+            out.append(Entry(f"{u.prefix}.conv.kernel", f"{names['conv']}{lv.sep}{leaf}", transform))
+            for ours, theirs in lv.bn.items():
+                out.append(Entry(f"{u.prefix}.bn.{ours}", f"{names['bn']}{lv.sep}{theirs}", "none"))
+        elif u.kind == "se":
+            for part in ("reduce", "expand"):
+                out.append(
+                    Entry(f"{u.prefix}.{part}.kernel", f"{names[part]}{lv.sep}{lv.se_conv[0]}", lv.se_conv[1])
+                )
+                out.append(Entry(f"{u.prefix}.{part}.bias", f"{names[part]}{lv.sep}{lv.bias}", "none"))
+        else:
+            out.append(Entry(f"{u.prefix}.kernel", f"{names['dense']}{lv.sep}{lv.dense[0]}", lv.dense[1]))
+            out.append(Entry(f"{u.prefix}.bias", f"{names['dense']}{lv.sep}{lv.bias}", "none"))
+    return out
+
+
+def _extras(ms: ModelSpec, fmt: Format, include_top: bool) -> State:
+    assert fmt.namer is not None and fmt.leaves is not None
+    out: State = {}
+    for u in naming.units(ms, include_top=include_top):
+        if u.kind == "convbn":
+            bn = fmt.namer(ms, u)["bn"]
+            for leaf, make in fmt.leaves.bn_extra.items():
+                out[f"{bn}{fmt.leaves.sep}{leaf}"] = make(0)
+    return out
+
+
+def has_top(state: State, ms: ModelSpec, fmt: Format) -> bool:
+    """Whether a foreign state holds the classifier."""
+    top = {e.foreign for e in entries(ms, fmt) if e.canonical.startswith("classifier.")}
+    return bool(top & set(state))
+
+
+def classes_in(state: State, ms: ModelSpec, fmt: Format) -> int | None:
+    """The number of classes of a foreign state's classifier, if it has one."""
+    bias = next(e.foreign for e in entries(ms, fmt) if e.canonical == "classifier.bias")
+    return int(np.shape(state[bias])[0]) if bias in state else None
+
+
+def to_canonical(
+    state: State, ms: ModelSpec, fmt: Format, *, include_top: bool = True, what: str = "checkpoint"
+) -> State:
+    """Foreign state -> canonical weights; one error lists every missing/unexpected/misshaped tensor."""
+    table = entries(ms, fmt, include_top=include_top)
+    shapes = canonical.shapes(ms, include_top=include_top)
+    expected = {e.foreign: foreign_shape(e.transform, shapes[e.canonical]) for e in table}
+    mismatch_error(
+        f"{what} ({fmt.name} format, model {ms.name})",
+        expected,
+        {k: tuple(np.shape(v)) for k, v in state.items()},
+        ignore=_extras(ms, fmt, include_top),
+    )
+    return {
+        e.canonical: np.asarray(TO_CANONICAL[e.transform](np.asarray(state[e.foreign])), dtype=np.float32)
+        for e in table
+    }
+
+
+def from_canonical(weights: State, ms: ModelSpec, fmt: Format, *, include_top: bool = True) -> State:
+    """Canonical weights -> foreign state (with the format's foreign-only tensors, e.g. torch's
+    ``num_batches_tracked = 0``)."""
+    mismatch_error(
+        f"canonical state for {ms.name}",
+        canonical.shapes(ms, include_top=include_top),
+        {k: tuple(np.shape(v)) for k, v in weights.items()},
+    )
+    out = {
+        e.foreign: np.ascontiguousarray(TO_FOREIGN[e.transform](np.asarray(weights[e.canonical])))
+        for e in entries(ms, fmt, include_top=include_top)
+    }
+    out.update(_extras(ms, fmt, include_top))
+    return out

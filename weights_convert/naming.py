@@ -1,0 +1,105 @@
+"""Where each canonical tensor lives in each format: the name maps, as data plus one small rule each.
+
+A model is a list of *units* (a conv+BN, an SE pair, the classifier), read off the resolved
+ModelSpec. A format's namer gives each unit its foreign prefixes; a leaf convention (``formats``)
+then names the tensors inside. No architecture is rebuilt here: units come from the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from spec import BlockSpec, ModelSpec
+
+UnitKind = Literal["convbn", "se", "dense"]
+Role = Literal["stem", "expand", "dw", "se", "project", "head", "classifier"]
+
+
+@dataclass(frozen=True)
+class Unit:
+    prefix: str  # canonical prefix: "stem", "blocks.3.dw", "blocks.3.se", "head", "classifier"
+    kind: UnitKind
+    role: Role
+    depthwise: bool = False
+    block: BlockSpec | None = None
+
+
+def units(ms: ModelSpec, *, include_top: bool = True) -> list[Unit]:
+    out = [Unit("stem", "convbn", "stem")]
+    for b in ms.blocks:
+        for role, conv in (("expand", b.expand), ("dw", b.dw)):
+            if conv is not None:
+                out.append(Unit(conv.name, "convbn", role, conv.depthwise, b))
+        if b.se is not None:
+            out.append(Unit(b.se.name, "se", "se", block=b))
+        out.append(Unit(b.project.name, "convbn", "project", False, b))
+    out.append(Unit("head", "convbn", "head"))
+    if include_top:
+        out.append(Unit("classifier", "dense", "classifier"))
+    return out
+
+
+# A namer maps a unit to its foreign prefixes: convbn -> {"conv", "bn"}, se -> {"reduce", "expand"},
+# dense -> {"dense"}.
+Namer = Callable[[ModelSpec, Unit], dict[str, str]]
+
+
+def native_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
+    """Our own backends: module paths equal canonical prefixes."""
+    if u.kind == "convbn":
+        return {"conv": f"{u.prefix}.conv", "bn": f"{u.prefix}.bn"}
+    if u.kind == "se":
+        return {"reduce": f"{u.prefix}.reduce", "expand": f"{u.prefix}.expand"}
+    return {"dense": u.prefix}
+
+
+def torchvision_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
+    """torchvision: features.0 = stem, features.{stage}.{repeat}.block.{k}, features.{S+1} = head,
+    classifier.1; k counts the sub-layers the block has, in order expand, dw, se, project (AF §6.2)."""
+    if u.role == "stem":
+        return {"conv": "features.0.0", "bn": "features.0.1"}
+    if u.role == "head":
+        last = f"features.{len(ms.stages) + 1}"
+        return {"conv": f"{last}.0", "bn": f"{last}.1"}
+    if u.role == "classifier":
+        return {"dense": "classifier.1"}
+    b = u.block
+    assert b is not None
+    present = [
+        r for r, layer in (("expand", b.expand), ("dw", b.dw), ("se", b.se), ("project", b.project)) if layer
+    ]
+    p = f"features.{b.stage}.{b.repeat}.block.{present.index(u.role)}"
+    if u.kind == "se":
+        return {"reduce": f"{p}.fc1", "expand": f"{p}.fc2"}
+    return {"conv": f"{p}.0", "bn": f"{p}.1"}
+
+
+# timm module names per block class (AF §6.3): (kind, has expand conv) -> role -> (conv, bn)
+TIMM_BLOCK_LAYERS: dict[tuple[str, bool], dict[str, tuple[str, str]]] = {
+    ("mbconv", True): {
+        "expand": ("conv_pw", "bn1"),
+        "dw": ("conv_dw", "bn2"),
+        "project": ("conv_pwl", "bn3"),
+    },  # InvertedResidual
+    ("mbconv", False): {"dw": ("conv_dw", "bn1"), "project": ("conv_pw", "bn2")},  # DepthwiseSeparableConv
+    ("fused_mbconv", True): {"expand": ("conv_exp", "bn1"), "project": ("conv_pwl", "bn2")},  # EdgeResidual
+    ("fused_mbconv", False): {"project": ("conv", "bn1")},  # ConvBnAct
+}
+
+
+def timm_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
+    """timm: conv_stem/bn1, blocks.{stage-1}.{repeat}.<layer>, conv_head/bn2, classifier."""
+    fixed = {"stem": ("conv_stem", "bn1"), "head": ("conv_head", "bn2")}
+    if u.role in fixed:
+        return dict(zip(("conv", "bn"), fixed[u.role], strict=True))
+    if u.role == "classifier":
+        return {"dense": "classifier"}
+    b = u.block
+    assert b is not None
+    p = f"blocks.{b.stage - 1}.{b.repeat}"
+    if u.kind == "se":
+        return {"reduce": f"{p}.se.conv_reduce", "expand": f"{p}.se.conv_expand"}
+    conv, bn = TIMM_BLOCK_LAYERS[(b.kind, b.expand is not None)][u.role]
+    return {"conv": f"{p}.{conv}", "bn": f"{p}.{bn}"}
