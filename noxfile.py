@@ -45,7 +45,7 @@ def lint(session: nox.Session) -> None:
 def spec(session: nox.Session) -> None:
     """The spec alone, no framework installed: loader, resolve, counts, schedules, numpy reference."""
     _install(session)
-    session.run("pytest", "tests/spec", *session.posargs)
+    session.run("pytest", "tests/spec", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
 
 
 for _backend, _extra in BACKENDS.items():
@@ -53,7 +53,8 @@ for _backend, _extra in BACKENDS.items():
     @nox.session(name=_backend, default=_ready(_backend))
     def _backend_session(session: nox.Session, backend: str = _backend, extra: str = _extra) -> None:
         _install(session, extra)
-        session.run("pytest", f"tests/{backend}", *session.posargs, env={BACKEND_ENV: backend})
+        env = {BACKEND_ENV: backend, "HYPOTHESIS_PROFILE": "ci"}
+        session.run("pytest", f"tests/{backend}", "tests/conformance", *session.posargs, env=env)
 
     _backend_session.__doc__ = f"The {_backend} backend and its converters ({BACKEND_ENV}={_backend})."
 
@@ -62,14 +63,30 @@ for _backend, _extra in BACKENDS.items():
 def conformance(session: nox.Session) -> None:
     """Every installed backend against the numpy reference and against each other."""
     _install(session, *BACKENDS.values())
-    session.run("pytest", "tests/conformance", *session.posargs, env={BACKEND_ENV: "all"})
+    session.run(
+        "pytest", "tests/conformance", *session.posargs, env={BACKEND_ENV: "all", "HYPOTHESIS_PROFILE": "ci"}
+    )
 
 
 @nox.session(name="conformance-full", default=False)
 def conformance_full(session: nox.Session) -> None:
     """Slow: every torchvision/timm/keras model against ours (pytest -m slow)."""
     _install(session, *BACKENDS.values())
-    session.run("pytest", "tests", "-m", "slow", *session.posargs, env={BACKEND_ENV: "all"})
+    session.run(
+        "pytest",
+        "tests",
+        "-m",
+        "slow",
+        *session.posargs,
+        env={BACKEND_ENV: "all", "HYPOTHESIS_PROFILE": "ci"},
+    )
+
+
+@nox.session(default=False)
+def report(session: nox.Session) -> None:
+    """The conformance report (Markdown, JSON, heatmap PNG) for every installed backend -> out/conformance."""
+    _install(session, *BACKENDS.values())
+    session.run("effnet", "conformance", "report", "--out", "out/conformance")
 
 
 @nox.session(default=False)

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from spec import SpecError
 from weights_convert import WeightsError
 
-from . import convert_cmd, spec_cmd
+from . import conformance_cmd, convert_cmd, spec_cmd
 
-COMMANDS = (spec_cmd, convert_cmd)
+COMMANDS = (spec_cmd, convert_cmd, conformance_cmd)
 USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, WeightsError, FileNotFoundError)
 
 

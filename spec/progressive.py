@@ -16,11 +16,10 @@ rounded down to a multiple of it. The default ``size_multiple`` is 1: the cited 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from .errors import SpecError
-from .resolve import family_of, model_config
+from .resolve import FamilySource, family_of, model_config
 
 Rule = Literal["paper", "code"]
 RULES: tuple[Rule, ...] = ("paper", "code")
@@ -46,7 +45,7 @@ def schedule(
     *,
     epochs: int | None = None,
     size_multiple: int = 1,
-    file: str | Path | None = None,
+    file: FamilySource = None,
 ) -> tuple[Stage, ...]:
     """The progressive-learning stages of model ``name`` under ``rule`` ("paper" or "code")."""
     if rule not in RULES:
@@ -97,7 +96,7 @@ def _lerp(pair: list[Any], t: float, value: Any) -> float:
     return round(lo + (hi - lo) * t, 10)
 
 
-def citation(name: str, rule: Rule = "paper", file: str | Path | None = None) -> str:
+def citation(name: str, rule: Rule = "paper", file: FamilySource = None) -> str:
     fam = family_of(name, file)
     sched = fam.data["schedules"][rule]
     ends = sched["endpoints"].get(name, sched["endpoints"].get("all"))

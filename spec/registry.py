@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 from jsonschema.exceptions import ValidationError, best_match
 
 from .errors import SpecError
@@ -108,6 +109,11 @@ def load_family(path: Path | str, text: str | None = None) -> SpecFile:
                     f"schedule for unknown variant {name!r}", "schedules", rule, "endpoints", name
                 )
     return file
+
+
+def family_from_document(doc: dict[str, Any], name: str = "<document>") -> SpecFile:
+    """Validate an in-memory family document (as a YAML file would be) and return it loaded."""
+    return load_family(name, yaml.safe_dump(doc, sort_keys=False))
 
 
 @lru_cache(maxsize=1)

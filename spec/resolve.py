@@ -23,12 +23,18 @@ DEFAULT_PROFILE = "paper"
 _REPLACED_WHOLE = {"preprocessing"}
 
 
-def families(file: str | Path | None = None) -> tuple[registry.SpecFile, ...]:
-    """The built-in family files, or just the user's file when ``file`` is given."""
+# a user's family: a YAML path, or an already loaded SpecFile (e.g. ``registry.family_from_document``)
+FamilySource = str | Path | registry.SpecFile | None
+
+
+def families(file: FamilySource = None) -> tuple[registry.SpecFile, ...]:
+    """The built-in family files, or just the user's family when ``file`` is given."""
+    if isinstance(file, registry.SpecFile):
+        return (file,)
     return (registry.load_family(file),) if file is not None else registry.builtin_families()
 
 
-def names(file: str | Path | None = None) -> list[str]:
+def names(file: FamilySource = None) -> list[str]:
     """Every model the spec (or a user's file) defines, in file order."""
     return list(registry.variant_index(families(file)))
 
@@ -51,7 +57,7 @@ def implementation_name(name: str, profile: str) -> str:
     return models[name]
 
 
-def family_of(name: str, file: str | Path | None = None) -> registry.SpecFile:
+def family_of(name: str, file: FamilySource = None) -> registry.SpecFile:
     index = registry.variant_index(families(file))
     if name not in index:
         raise SpecError(f"unknown model {name!r}; known models: {', '.join(index)}")
@@ -70,7 +76,7 @@ def merge(base: dict[str, Any], update: dict[str, Any] | None) -> dict[str, Any]
 
 
 def model_config(
-    name: str, *, profile: str | None = None, file: str | Path | None = None, **overrides: Any
+    name: str, *, profile: str | None = None, file: FamilySource = None, **overrides: Any
 ) -> dict[str, Any]:
     """The complete, validated config dict a ModelSpec is built from."""
     fam = family_of(name, file)
@@ -107,7 +113,7 @@ def _cited(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve(
-    name: str, *, profile: str | None = None, file: str | Path | None = None, **overrides: Any
+    name: str, *, profile: str | None = None, file: FamilySource = None, **overrides: Any
 ) -> ModelSpec:
     """Resolve model ``name`` (as the given implementation ``profile`` builds it) into a ModelSpec."""
     config = model_config(name, profile=profile, file=file, **overrides)

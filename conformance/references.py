@@ -1,0 +1,73 @@
+"""The public implementations the backends are compared with (random weights, randomised BN
+statistics; nothing is downloaded). Each entry: the spec profile that reproduces it, and a function
+(ModelSpec, canonical weights, NHWC batch) -> logits. Frameworks are imported on use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import spec
+from spec import ModelSpec
+from weights_convert.formats import FORMATS, from_canonical
+
+Weights = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ReferenceModel:
+    library: str  # "torchvision", "timm", ...
+    model: str  # the spec model name
+    profile: str
+    run: Callable[[ModelSpec, Weights, np.ndarray], np.ndarray]
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} [{spec.implementation_name(self.model, self.profile)}]"
+
+
+def _run_torch_module(
+    build: Callable[[ModelSpec], object], fmt: str
+) -> Callable[[ModelSpec, Weights, np.ndarray], np.ndarray]:
+    def run(ms: ModelSpec, weights: Weights, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        net = build(ms)
+        state = from_canonical(weights, ms, FORMATS[fmt])
+        net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)  # type: ignore[attr-defined]
+        net.eval()  # type: ignore[attr-defined]
+        with torch.no_grad():
+            return net(torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))).numpy()  # type: ignore[operator]
+
+    return run
+
+
+def _torchvision(ms: ModelSpec) -> object:
+    import torchvision
+
+    return torchvision.models.get_model(
+        spec.implementation_name(ms.name, "torchvision"), weights=None, num_classes=ms.num_classes
+    )
+
+
+def _timm(ms: ModelSpec) -> object:
+    import timm
+
+    return timm.create_model(
+        spec.implementation_name(ms.name, ms.profile), pretrained=False, num_classes=ms.num_classes
+    )
+
+
+REFERENCE_MODELS: list[ReferenceModel] = [
+    ReferenceModel(
+        "torchvision", "efficientnet-b0", "torchvision", _run_torch_module(_torchvision, "torchvision")
+    ),
+    ReferenceModel(
+        "torchvision", "efficientnetv2-s", "torchvision", _run_torch_module(_torchvision, "torchvision")
+    ),
+    ReferenceModel("timm", "efficientnetv2-b0", "timm_tf", _run_torch_module(_timm, "timm")),
+    ReferenceModel("timm", "efficientnet-b0", "timm_tf", _run_torch_module(_timm, "timm")),
+    ReferenceModel("timm", "efficientnetv2-s", "timm", _run_torch_module(_timm, "timm")),
+]

@@ -1,0 +1,18 @@
+"""The backends under test come from EFFNET_BACKEND (see conformance.backends); an unset or
+unusable selection fails the collection loudly instead of testing nothing."""
+
+from itertools import combinations
+
+import pytest
+
+from conformance import backends
+
+SELECTED = backends.selected()
+NAMES = sorted(SELECTED)
+PAIRS = list(combinations(NAMES, 2)) or [None]
+
+
+def pair_or_skip(pair):
+    if pair is None:
+        pytest.skip(f"needs two backends; {backends.BACKEND_ENV} selects only {', '.join(NAMES)}")
+    return SELECTED[pair[0]], SELECTED[pair[1]]
