@@ -12,7 +12,7 @@ import numpy as np
 import spec
 from spec import ModelSpec
 
-from . import canonical_io, torch_io
+from . import canonical_io, containers
 from .errors import WeightsError
 from .formats import FORMATS, Format, classes_in, from_canonical, get_format, has_top, to_canonical
 
@@ -40,7 +40,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         except WeightsError:
             pass
     try:
-        keys = set(torch_io.read_state(path))
+        keys = set(containers.read_for_detection(path))
     except ImportError as err:
         raise WeightsError(
             f"{path}: cannot detect its format without torch installed; pass the format explicitly"
@@ -83,7 +83,7 @@ def load(
         ms = _resolve(model, profile or cf.metadata.get("profile"), classes, overrides)
         canonical_io.check_state(ms, cf.weights, include_top=top, what=f"{path} (model {ms.name})")
         return Loaded(cf.weights, ms, name, top)
-    state = torch_io.read_state(path)
+    state = containers.read(f.container, path)
     probe = _resolve(model, profile or f.profile_for(str(path)), None, overrides)
     top = has_top(state, probe, f) if include_top is None else include_top
     classes = num_classes or (classes_in(state, probe, f) if top else None)
@@ -133,7 +133,7 @@ def save(
     if f.container == "canonical":
         canonical_io.save_canonical(path, ms, weights, include_top=include_top)
         return
-    torch_io.write_state(path, from_canonical(weights, ms, f, include_top=include_top))
+    containers.write(f.container, path, from_canonical(weights, ms, f, include_top=include_top))
 
 
 def convert_file(

@@ -54,7 +54,7 @@ class Format:
     namer: naming.Namer | None  # None: the canonical format itself
     leaves: Leaves | None
     profile: str | None  # the spec profile whose outputs this format's library reproduces
-    container: str  # "canonical" (safetensors + metadata) or "torch" (.pt/.pth/.safetensors)
+    container: str  # "canonical" (safetensors + metadata) or a row of containers.CONTAINERS
 
     def profile_for(self, path: str | None = None) -> str | None:
         """timm's tf_* models are the TF-ported ones: TF SAME padding, BN eps 1e-3."""
