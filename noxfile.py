@@ -14,12 +14,14 @@ nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
-# backend name (also the value of EFFNET_BACKEND that selects it) -> its pip extra
+# backend name (also the value of EFFNET_BACKEND that selects it) -> pip extras its session needs
+# (torch beside jax/tf: their tests load torchvision/timm checkpoints)
 BACKENDS = {
-    "torch": "torch",
-    "jax": "jax",
-    "tf": "tf",
+    "torch": ("torch",),
+    "jax": ("jax", "torch"),
+    "tf": ("tf", "torch"),
 }
+ALL_EXTRAS = ("torch", "jax", "tf")
 BACKEND_ENV = "EFFNET_BACKEND"
 
 
@@ -48,11 +50,13 @@ def spec(session: nox.Session) -> None:
     session.run("pytest", "tests/spec", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
 
 
-for _backend, _extra in BACKENDS.items():
+for _backend, _extras in BACKENDS.items():
 
     @nox.session(name=_backend, default=_ready(_backend))
-    def _backend_session(session: nox.Session, backend: str = _backend, extra: str = _extra) -> None:
-        _install(session, extra)
+    def _backend_session(
+        session: nox.Session, backend: str = _backend, extras: tuple[str, ...] = _extras
+    ) -> None:
+        _install(session, *extras)
         env = {BACKEND_ENV: backend, "HYPOTHESIS_PROFILE": "ci"}
         session.run("pytest", f"tests/{backend}", "tests/conformance", *session.posargs, env=env)
 
@@ -62,7 +66,7 @@ for _backend, _extra in BACKENDS.items():
 @nox.session(default=(ROOT / "tests" / "conformance").is_dir())
 def conformance(session: nox.Session) -> None:
     """Every installed backend against the numpy reference and against each other."""
-    _install(session, *BACKENDS.values())
+    _install(session, *ALL_EXTRAS)
     session.run(
         "pytest", "tests/conformance", *session.posargs, env={BACKEND_ENV: "all", "HYPOTHESIS_PROFILE": "ci"}
     )
@@ -71,7 +75,7 @@ def conformance(session: nox.Session) -> None:
 @nox.session(name="conformance-full", default=False)
 def conformance_full(session: nox.Session) -> None:
     """Slow: every torchvision/timm/keras model against ours (pytest -m slow)."""
-    _install(session, *BACKENDS.values())
+    _install(session, *ALL_EXTRAS)
     session.run(
         "pytest",
         "tests",
@@ -85,8 +89,16 @@ def conformance_full(session: nox.Session) -> None:
 @nox.session(default=False)
 def report(session: nox.Session) -> None:
     """The conformance report (Markdown, JSON, heatmap PNG) for every installed backend -> out/conformance."""
-    _install(session, *BACKENDS.values())
+    _install(session, *ALL_EXTRAS)
     session.run("effnet", "conformance", "report", "--out", "out/conformance")
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Speed: every implementation (ours and the references) side by side on CPU -> out/bench."""
+    _install(session, *ALL_EXTRAS)
+    for kind in ("train", "infer"):
+        session.run("effnet", "bench", kind, *(session.posargs or ["--sizes", "128,192"]))
 
 
 @nox.session(default=False)

@@ -66,6 +66,7 @@ def compare(
     bound: float,
     label: str,
     where: str,
+    floor: float = 0.0,
 ) -> Result:
     """Compare two dicts of named tensors in ``expected``'s order; report the first over ``bound``."""
     missing = [k for k in expected if k not in got]
@@ -81,6 +82,8 @@ def compare(
                 f"{name}: shape {np.shape(got[name])} != {np.shape(exp)} [{where}]",
             )
         diff, rel = rel_error(got[name], exp)
+        if floor > 0.0:
+            rel = diff / max(float(np.abs(exp).max()) if np.size(exp) else 0.0, floor)
         worst = max(worst, rel)
         if first is None and rel > bound:
             first = f"{name} ({describe(ms, name)}) max|Δ|={diff:.2e} rel={rel:.2e} > {bound:g} [{where}]"
@@ -165,7 +168,11 @@ def grads_pair(
     """Gradients of the loss w.r.t. every canonical parameter, and the state after one SGD step."""
     ra, rb = _step(a, ms, weights, x, labels, 0.1), _step(b, ms, weights, x, labels, 0.1)
     where = f"{a.name} vs {b.name}, grad, {_shape(x)}"
-    grads = compare(ms, ra.grads, rb.grads, tolerance("float32", "grad"), "grad", where)
+    # a tensor whose true gradient is 0 (a BN bias followed by batch-statistics BN) holds only fp32
+    # noise in both backends: its error is measured against 1% of a typical tensor's gradient scale
+    scales = [float(np.abs(g).max()) for g in rb.grads.values() if np.size(g)]
+    floor = 1e-2 * sum(scales) / max(len(scales), 1)
+    grads = compare(ms, ra.grads, rb.grads, tolerance("float32", "grad"), "grad", where, floor=floor)
     update = compare(
         ms, ra.state, rb.state, tolerance("float32", "train"), "grad", where + ", after SGD step"
     )
@@ -212,9 +219,9 @@ def grads_vs_reference(
         return softmax_cross_entropy(reference.forward(ms, moved, x, training=True).logits, labels)
 
     # A tensor whose true gradient is ~0 (a BN bias followed by another batch-statistics BN) has only
-    # rounding noise left; judge such tensors against 1e-3 of an average tensor's contribution.
+    # rounding noise left; judge such tensors against 1e-2 of an average tensor's contribution.
     contribution = {k: float(np.abs(result.grads[k] * direction[k]).sum()) for k in result.grads}
-    floor = 1e-3 * sum(contribution.values()) / max(len(contribution), 1)
+    floor = 1e-2 * sum(contribution.values()) / max(len(contribution), 1)
     worst, first = 0.0, None
     for keys in groups:
         projected = sum(float((result.grads[k] * direction[k]).sum()) for k in keys)

@@ -60,6 +60,30 @@ def _timm(ms: ModelSpec) -> object:
     )
 
 
+def _keras_applications(ms: ModelSpec, weights: Weights, x: np.ndarray) -> np.ndarray:
+    """keras.applications (TensorFlow backend) with ``weights=None``, built for this input size (V1's
+    stride-2 padding is static, AF §3.3), weights set layer by layer. ``x`` is the network input: V2
+    runs without its preprocessing; V1 always normalises in-model, so it gets the pixels."""
+    import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
+    import keras
+
+    from weights_convert import keras_applications
+
+    v1 = ms.family == keras_applications.FAMILY
+    net = getattr(keras.applications, spec.implementation_name(ms.name, "keras"))(
+        weights=None,
+        input_shape=x.shape[1:],
+        classes=ms.num_classes,
+        classifier_activation=None,
+        **({} if v1 else {"include_preprocessing": False}),
+    )
+    keras_applications.assign(net, ms, weights)
+    if v1:
+        scale, offset = (np.asarray(v, np.float32) for v in (ms.preprocessing.scale, ms.preprocessing.offset))
+        x = (x - offset) / scale
+    return np.asarray(net(x, training=False))
+
+
 REFERENCE_MODELS: list[ReferenceModel] = [
     ReferenceModel(
         "torchvision", "efficientnet-b0", "torchvision", _run_torch_module(_torchvision, "torchvision")
@@ -70,4 +94,7 @@ REFERENCE_MODELS: list[ReferenceModel] = [
     ReferenceModel("timm", "efficientnetv2-b0", "timm_tf", _run_torch_module(_timm, "timm")),
     ReferenceModel("timm", "efficientnet-b0", "timm_tf", _run_torch_module(_timm, "timm")),
     ReferenceModel("timm", "efficientnetv2-s", "timm", _run_torch_module(_timm, "timm")),
+    ReferenceModel("keras.applications", "efficientnet-b0", "keras", _keras_applications),
+    ReferenceModel("keras.applications", "efficientnetv2-b0", "keras", _keras_applications),
+    ReferenceModel("keras.applications", "efficientnetv2-s", "keras", _keras_applications),
 ]

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 settings.register_profile("dev", max_examples=10, deadline=None)
 settings.register_profile(
     "ci",
-    max_examples=30,
+    max_examples=15,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -71,7 +71,66 @@ def _ours_torch(path: Path, loaded: Loaded) -> Runner:
     return _torch_module_runner(model)
 
 
+def _ours_jax(path: Path, loaded: Loaded) -> Runner:
+    import jax.numpy as jnp
+
+    import impl_jax
+
+    model = impl_jax.from_spec(loaded.spec, include_top=loaded.include_top)
+    impl_jax.load_canonical_state(model, loaded.weights)
+    model.eval()
+    return lambda x: np.asarray(model(jnp.asarray(x)))
+
+
+def _keras_model_runner(model: object) -> Runner:
+    return lambda x: np.asarray(model(x, training=False))  # type: ignore[operator]
+
+
+def _ours_keras(path: Path, loaded: Loaded) -> Runner:
+    import impl_tf
+
+    model = impl_tf.from_spec(loaded.spec, include_top=loaded.include_top)
+    model.load_weights(str(path))  # Keras' own loader reads the file
+    return _keras_model_runner(model)
+
+
+def _keras_applications(path: Path, loaded: Loaded) -> Runner:
+    """keras.applications with ``weights=None`` loading the file itself (Keras' loader), built per
+    input size (V1's stride-2 padding is static, AF §3.3). The input is the network input: V2 runs
+    without its preprocessing; V1 always normalises in-model, so it gets pixels and the spec's
+    mean/variance (the file's were vetted on load, ``keras_applications.check_normalization``)."""
+    import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
+    import keras
+
+    from . import keras_applications
+
+    ms = loaded.spec
+    v1 = ms.family == keras_applications.FAMILY
+    scale, offset = (np.asarray(v, np.float32) for v in (ms.preprocessing.scale, ms.preprocessing.offset))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        net = getattr(keras.applications, spec.implementation_name(ms.name, "keras"))(
+            weights=None,
+            include_top=loaded.include_top,
+            input_shape=x.shape[1:],
+            classes=ms.num_classes,
+            classifier_activation=None,
+            **({} if v1 else {"include_preprocessing": False}),
+        )
+        net.load_weights(str(path))
+        if v1:
+            norm = next(layer for layer in net.layers if isinstance(layer, keras.layers.Normalization))
+            norm.set_weights(list(keras_applications.normalization_tensors(ms).values()))
+            x = (x - offset) / scale  # network input -> pixels
+        return np.asarray(net(x, training=False))
+
+    return run
+
+
 RUNNERS: dict[str, Callable[[Path, Loaded], Runner]] = {
+    "keras": _ours_keras,
+    "keras-applications": _keras_applications,
+    "flax": _ours_jax,
     "torchvision": _torchvision,
     "timm": _timm,
     "torch": _ours_torch,

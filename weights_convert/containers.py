@@ -15,6 +15,8 @@ State = dict[str, np.ndarray]
 # container -> (module, reader function, writer function); modules are imported on use
 CONTAINERS: dict[str, tuple[str, str, str]] = {
     "torch": ("weights_convert.torch_io", "read_state", "write_state"),
+    "keras": ("weights_convert.keras_io", "read_state", "write_state"),
+    "flax": ("weights_convert.flax_io", "read_state", "write_state"),
 }
 # file suffix -> container to read it with when detecting a format
 SUFFIX_CONTAINERS: dict[str, str] = {
@@ -22,6 +24,8 @@ SUFFIX_CONTAINERS: dict[str, str] = {
     ".pth": "torch",
     ".bin": "torch",
     ".safetensors": "torch",
+    ".h5": "keras",
+    ".hdf5": "keras",
 }
 
 

@@ -20,11 +20,15 @@ State = dict[str, np.ndarray]
 
 # key prefixes that only a format's own state dicts use -> format name
 SIGNATURES = (
+    ("stem.conv.kernel", "flax"),
     ("features.", "torchvision"),
     ("conv_stem.", "timm"),
     ("conv_head.", "timm"),
     ("stem.conv.", "torch"),
     ("head.conv.", "torch"),
+    ("stem_conv/", "keras-applications"),  # keras_io's "<layer>/<variable>" names
+    ("top_conv/", "keras-applications"),
+    ("layers/conv_bn/conv/vars/", "keras"),  # impl_tf's .weights.h5 paths (naming.keras_names)
 )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from spec import ModelSpec, canonical
 
-from . import naming
+from . import keras_applications, naming
 from .errors import WeightsError, mismatch_error
 from .layouts import TO_CANONICAL, TO_FOREIGN, foreign_shape
 
@@ -33,6 +33,10 @@ class Leaves:
     dense: tuple[str, str]
     # foreign-only tensors: leaf -> factory(bn channels); written on export, ignored on import
     bn_extra: dict[str, Callable[[int], np.ndarray]] = field(default_factory=dict)
+    # foreign-only tensors outside any unit (keras.applications V1's Normalization weights):
+    # spec -> {name: array}, written on export; on import ``check_extra(state, spec, what)`` vets them
+    model_extra: Callable[[ModelSpec], State] | None = None
+    check_extra: Callable[[State, ModelSpec, str], None] | None = None
 
 
 TORCH_LEAVES = Leaves(
@@ -44,6 +48,45 @@ TORCH_LEAVES = Leaves(
     bias="bias",
     dense=("weight", "dense_t"),
     bn_extra={"num_batches_tracked": lambda _: np.array(0, dtype=np.int64)},
+)
+
+
+# Flax NNX already uses the canonical layouts and leaf names: every transform is the identity.
+FLAX_LEAVES = Leaves(
+    sep=".",
+    conv=("kernel", "none"),
+    depthwise=("kernel", "none"),
+    bn={"scale": "scale", "bias": "bias", "mean": "mean", "var": "var"},
+    se_conv=("kernel", "none"),
+    bias="bias",
+    dense=("kernel", "none"),
+)
+
+
+# Keras 3 (impl_tf) .weights.h5: variables by index at "<layer path>/vars/<i>", in Keras' creation order
+# (BN: gamma, beta, moving_mean, moving_variance); depthwise kernels (kh, kw, C, 1) (AF §6.1).
+KERAS_LEAVES = Leaves(
+    sep="/",
+    conv=("vars/0", "none"),
+    depthwise=("vars/0", "khwc1"),
+    bn={"scale": "vars/0", "bias": "vars/1", "mean": "vars/2", "var": "vars/3"},
+    se_conv=("vars/0", "none"),
+    bias="vars/1",
+    dense=("vars/0", "none"),
+)
+
+# keras.applications files as ``weights_convert.keras_io`` names them: "<layer>/<variable>" (AF §6.4),
+# plus V1's in-model Normalization weights (``keras_applications``: the released files' quirk).
+KERAS_APPLICATIONS_LEAVES = Leaves(
+    sep="/",
+    conv=("kernel", "none"),
+    depthwise=("depthwise_kernel", "khwc1"),
+    bn={"scale": "gamma", "bias": "beta", "mean": "moving_mean", "var": "moving_variance"},
+    se_conv=("kernel", "none"),
+    bias="bias",
+    dense=("kernel", "none"),
+    model_extra=keras_applications.normalization_tensors,
+    check_extra=keras_applications.check_normalization,
 )
 
 
@@ -75,6 +118,9 @@ FORMATS: dict[str, Format] = {
         None,
         "torch",
     ),
+    "flax": Format(
+        "flax", "impl_jax NNX state (safetensors)", naming.native_names, FLAX_LEAVES, None, "flax"
+    ),
     "torchvision": Format(
         "torchvision",
         "torchvision.models.efficientnet_* state_dict",
@@ -90,6 +136,17 @@ FORMATS: dict[str, Format] = {
         TORCH_LEAVES,
         "timm",
         "torch",
+    ),
+    "keras": Format(
+        "keras", "impl_tf model .weights.h5 (Keras 3)", naming.keras_names, KERAS_LEAVES, None, "keras"
+    ),
+    "keras-applications": Format(
+        "keras-applications",
+        "keras.applications EfficientNet*/EfficientNetV2* weights (.h5 or .weights.h5)",
+        naming.keras_applications_names,
+        KERAS_APPLICATIONS_LEAVES,
+        "keras",
+        "keras",
     ),
 }
 
@@ -138,6 +195,8 @@ def _extras(ms: ModelSpec, fmt: Format, include_top: bool) -> State:
             bn = fmt.namer(ms, u)["bn"]
             for leaf, make in fmt.leaves.bn_extra.items():
                 out[f"{bn}{fmt.leaves.sep}{leaf}"] = make(0)
+    if fmt.leaves.model_extra is not None:
+        out.update(fmt.leaves.model_extra(ms))
     return out
 
 
@@ -166,6 +225,8 @@ def to_canonical(
         {k: tuple(np.shape(v)) for k, v in state.items()},
         ignore=_extras(ms, fmt, include_top),
     )
+    if fmt.leaves.check_extra is not None:
+        fmt.leaves.check_extra(state, ms, what)
     return {
         e.canonical: np.asarray(TO_CANONICAL[e.transform](np.asarray(state[e.foreign])), dtype=np.float32)
         for e in table

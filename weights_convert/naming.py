@@ -13,6 +13,8 @@ from typing import Literal
 
 from spec import BlockSpec, ModelSpec
 
+from .errors import WeightsError
+
 UnitKind = Literal["convbn", "se", "dense"]
 Role = Literal["stem", "expand", "dw", "se", "project", "head", "classifier"]
 
@@ -103,3 +105,51 @@ def timm_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
         return {"reduce": f"{p}.se.conv_reduce", "expand": f"{p}.se.conv_expand"}
     conv, bn = TIMM_BLOCK_LAYERS[(b.kind, b.expand is not None)][u.role]
     return {"conv": f"{p}.{conv}", "bn": f"{p}.{bn}"}
+
+
+# impl_tf's .weights.h5 (Keras 3 saving_lib): a layer's variables live at "<attribute path>/vars/<i>";
+# list items are named by class in snake case with a per-class counter ("blocks/mb_conv_3"), and a
+# subclassed Model's ``layers`` list is walked among its attributes in alphabetical order, so the stem
+# (attribute "stem" sorts after "layers") is stored as "layers/conv_bn". Checked against
+# ``model.save_weights`` in tests/tf.
+KERAS_BLOCK_CLASSES = {"mbconv": "mb_conv", "fused_mbconv": "fused_mb_conv"}
+
+
+def keras_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
+    """impl_tf (Keras 3): h5 group paths of the model's layers."""
+    if u.role == "classifier":
+        return {"dense": "classifier"}
+    if u.role in ("stem", "head"):
+        p = "layers/conv_bn" if u.role == "stem" else "head"
+    else:
+        b = u.block
+        assert b is not None
+        n = sum(1 for other in ms.blocks[: b.index] if other.kind == b.kind)
+        p = f"blocks/{KERAS_BLOCK_CLASSES[b.kind]}{f'_{n}' if n else ''}/{u.role}"
+    if u.kind == "se":
+        return {"reduce": f"{p}/reduce", "expand": f"{p}/expand"}
+    return {"conv": f"{p}/conv", "bn": f"{p}/bn"}
+
+
+# keras.applications layer names (AF §6.4): block{stage}{a, b, ...}_..., V1 "dwconv", V2 "dwconv2".
+KERAS_APPLICATIONS_DW = {"efficientnet-v1": "dwconv", "efficientnet-v2": "dwconv2"}
+
+
+def keras_applications_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
+    """keras.applications EfficientNet* / EfficientNetV2*: stem_conv/stem_bn, block1a_project_conv,
+    block4a_se_reduce, ..., top_conv/top_bn, predictions."""
+    fixed = {"stem": ("stem_conv", "stem_bn"), "head": ("top_conv", "top_bn")}
+    if u.role in fixed:
+        return dict(zip(("conv", "bn"), fixed[u.role], strict=True))
+    if u.role == "classifier":
+        return {"dense": "predictions"}
+    b = u.block
+    assert b is not None
+    if b.repeat >= 26:
+        raise WeightsError(f"keras.applications names repeats a..z; {b.name} is repeat {b.repeat + 1}")
+    p = f"block{b.stage}{chr(ord('a') + b.repeat)}_"
+    if u.kind == "se":
+        return {"reduce": f"{p}se_reduce", "expand": f"{p}se_expand"}
+    if u.role == "dw":
+        return {"conv": p + KERAS_APPLICATIONS_DW.get(ms.family, "dwconv"), "bn": f"{p}bn"}
+    return {"conv": f"{p}{u.role}_conv", "bn": f"{p}{u.role}_bn"}

@@ -1,0 +1,17 @@
+"""The JAX backend (Flax NNX): ``impl_jax.build(name, ...)`` -> ``flax.nnx.Module`` built from the spec."""
+
+from .build import build, canonical_state, from_spec, load_canonical_state
+from .model import ConvBN, DropPath, EfficientNet, FusedMBConv, MBConv, SqueezeExcite
+
+__all__ = [
+    "ConvBN",
+    "DropPath",
+    "EfficientNet",
+    "FusedMBConv",
+    "MBConv",
+    "SqueezeExcite",
+    "build",
+    "canonical_state",
+    "from_spec",
+    "load_canonical_state",
+]
