@@ -1,0 +1,227 @@
+"""``effnet bench train|infer``: every implementation and mode at every size, each measured in its
+own process (``bench.worker``), side by side in one run. Writes JSON, a Markdown table and a bar chart.
+
+Figures: images/s (median of repeats, N steps between two syncs), compile/warm-up seconds, MFU
+estimate, ours/reference (our images/s / the reference's, same backend, each in its best mode), and
+the parity figure per size: fastest / slowest images/s across our backends in their best modes (1.0
+is perfect parity; the goal is <= 1.5).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import spec
+
+from .device import cpu_peak_flops, gpu_peak_flops
+from .steps import IMPLS, environment, reference_torch_label
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: str  # "train" | "infer"
+    impls: tuple[str, ...]
+    model: str
+    sizes: tuple[int, ...]
+    batch: int
+    precision: str
+    device: str
+    steps: int
+    repeats: int
+    modes: tuple[str, ...] | None = None  # restrict to these mode names
+
+
+def requests(plan: Plan) -> list[dict[str, Any]]:
+    out = []
+    for size in plan.sizes:
+        for impl in plan.impls:
+            for mode in IMPLS[impl].modes:
+                if plan.modes and mode not in plan.modes:
+                    continue
+                out.append(
+                    {
+                        "impl": impl,
+                        "mode": mode,
+                        "model": plan.model,
+                        "size": size,
+                        "batch": plan.batch,
+                        "kind": plan.kind,
+                        "precision": plan.precision,
+                        "device": plan.device,
+                        "steps": plan.steps,
+                        "repeats": plan.repeats,
+                    }
+                )
+    return out
+
+
+def run_one(request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    impl = IMPLS[request["impl"]]
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.worker", json.dumps(request)],
+            capture_output=True,
+            text=True,
+            env=environment(impl),
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {**request, "error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {**request, "error": f"exit {proc.returncode}: {tail[0][:300]}"}
+    return json.loads(lines[-1])
+
+
+def run(plan: Plan, *, timeout: float = 900, progress: bool = True) -> dict[str, Any]:
+    rows = []
+    todo = requests(plan)
+    bar = tqdm(todo, desc=f"bench {plan.kind}", unit="run", disable=not progress)
+    for request in bar:
+        bar.set_postfix_str(f"{request['impl']} {request['mode']} {request['size']}px")
+        rows.append(run_one(request, timeout))
+    return {
+        "plan": plan.__dict__,
+        "rows": rows,
+        "summary": summarise(plan, rows),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def _best(rows: list[dict[str, Any]], impl: str, size: int) -> dict[str, Any] | None:
+    ok = [r for r in rows if r["impl"] == impl and r["size"] == size and "error" not in r]
+    return max(ok, key=lambda r: r["images_per_s"]) if ok else None
+
+
+def summarise(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ms = spec.resolve(plan.model)
+    peak, peak_note = (
+        cpu_peak_flops()
+        if plan.device == "cpu"
+        else (gpu_peak_flops(_gpu_name(), plan.precision) or (0.0, "unknown GPU"))
+    )
+    for r in rows:
+        if "error" not in r and peak:
+            flops = 2 * spec.macs(ms, r["size"]) * (3 if plan.kind == "train" else 1)
+            r["mfu"] = r["images_per_s"] * flops / peak
+    per_size = {}
+    for size in plan.sizes:
+        ours = {i: _best(rows, i, size) for i in plan.impls if IMPLS[i].ours}
+        ours = {k: v for k, v in ours.items() if v}
+        vs_reference = {}
+        for impl in plan.impls:
+            ref = IMPLS[impl]
+            if ref.ours or ref.backend not in ours or not _best(rows, impl, size):
+                continue
+            vs_reference[f"{ref.backend} vs {impl}"] = (
+                ours[ref.backend]["images_per_s"] / _best(rows, impl, size)["images_per_s"]
+            )
+        speeds = [r["images_per_s"] for r in ours.values()]
+        per_size[str(size)] = {
+            "best": {k: {"mode": v["mode"], "images_per_s": v["images_per_s"]} for k, v in ours.items()},
+            "ours_over_reference": vs_reference,
+            "parity": max(speeds) / min(speeds) if len(speeds) > 1 else None,
+        }
+    return {
+        "per_size": per_size,
+        "peak_flops": peak,
+        "peak_note": peak_note,
+        "torch_reference": reference_torch_label(ms),
+    }
+
+
+def _gpu_name() -> str:
+    try:
+        return subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return ""
+
+
+def markdown(result: dict[str, Any]) -> str:
+    plan, summary = result["plan"], result["summary"]
+    setup = f"{plan['model']}, batch {plan['batch']}, {plan['precision']}, {plan['device']}"
+    lines = [
+        f"# effnet bench {plan['kind']}: {setup}",
+        "",
+        f"Measured {result['when']}; each row its own process; median of {plan['repeats']} repeats of "
+        f"{plan['steps']} steps. MFU peak: {summary['peak_note']}. "
+        f"Torch reference: {summary['torch_reference']}.",
+        "",
+        "| impl | mode | size | images/s | ms/step | compile s | MFU |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['impl']} | {r['mode']} | {r['size']} | error: {r['error']} | | | |")
+            continue
+        lines.append(
+            f"| {r['impl']} | {r['mode']} | {r['size']} | {r['images_per_s']:.1f} | "
+            f"{r['step_s'] * 1000:.1f} | {r['compile_s']:.1f} | {r.get('mfu', 0) * 100:.2f}% |"
+        )
+    lines += [
+        "",
+        "| size | best mode per backend | ours / reference (images/s) | parity (fastest / slowest) |",
+        "|---|---|---|---|",
+    ]
+    for size, s in summary["per_size"].items():
+        best = "; ".join(f"{k}: {v['mode']} {v['images_per_s']:.1f}" for k, v in s["best"].items())
+        vs = "; ".join(f"{k} {v:.2f}" for k, v in s["ours_over_reference"].items())
+        parity = f"{s['parity']:.2f}" if s["parity"] else "n/a"
+        lines.append(f"| {size} | {best} | {vs} | {parity} |")
+    return "\n".join(lines) + "\n"
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["rows"] if "error" not in r]
+    labels = list(dict.fromkeys(f"{r['impl']}\n{r['mode']}" for r in rows))
+    sizes = list(dict.fromkeys(r["size"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) * len(sizes)), 4.5))
+    width = 0.8 / max(len(sizes), 1)
+    for i, size in enumerate(sizes):
+        values = [
+            next(
+                (r["images_per_s"] for r in rows if f"{r['impl']}\n{r['mode']}" == lab and r["size"] == size),
+                0,
+            )
+            for lab in labels
+        ]
+        ax.bar([j + i * width for j in range(len(labels))], values, width, label=f"{size}px")
+    ax.set_xticks([j + width * (len(sizes) - 1) / 2 for j in range(len(labels))], labels, fontsize=7)
+    plan = result["plan"]
+    ax.set_ylabel("images / s")
+    ax.set_title(f"{plan['kind']} {plan['model']} batch {plan['batch']} {plan['precision']} {plan['device']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(out: Path, result: dict[str, Any]) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    plan = result["plan"]
+    stem = f"{plan['kind']}_{plan['model']}_{plan['device']}_{plan['precision']}"
+    paths = {"json": out / f"{stem}.json", "markdown": out / f"{stem}.md", "chart": out / f"{stem}.png"}
+    paths["json"].write_text(json.dumps(result, indent=1) + "\n")
+    paths["markdown"].write_text(markdown(result))
+    chart(result, paths["chart"])
+    return paths
