@@ -11,12 +11,20 @@ import sys
 from collections.abc import Sequence
 
 from spec import SpecError
+from training.checkpoint import ResumeError
+from training.errors import DataError
 from weights_convert import WeightsError
 
-from . import conformance_cmd, convert_cmd, spec_cmd
+from . import bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
 
-COMMANDS = (spec_cmd, convert_cmd, conformance_cmd)
-USER_ERRORS: tuple[type[BaseException], ...] = (SpecError, WeightsError, FileNotFoundError)
+COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    SpecError,
+    WeightsError,
+    DataError,
+    ResumeError,
+    FileNotFoundError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,53 @@
+"""``effnet train``: progressive-learning training on any backend, driven by the spec's schedule."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="progressive-learning training (spec schedule and recipe)")
+    p.add_argument("--backend", choices=("torch", "tf", "jax"), required=True)
+    p.add_argument("--model", required=True, help="spec model name, e.g. efficientnetv2-b0")
+    p.add_argument(
+        "--data",
+        default="builtin",
+        help="an ImageFolder root (train/ and val/, one folder per class) or 'builtin' (default)",
+    )
+    p.add_argument("--epochs", type=int, help="total epochs (default: the spec's training.epochs)")
+    p.add_argument("--schedule", choices=("paper", "code"), default="paper", help="progressive-learning rule")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, help="decoding threads (default: all cores)")
+    p.add_argument("--out", type=Path, default=Path("runs/train"))
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from training.builtin import ensure_builtin
+    from training.loop import RunConfig, run
+
+    data = ensure_builtin() if args.data == "builtin" else Path(args.data)
+    cfg = RunConfig(
+        backend=args.backend,
+        model=args.model,
+        data=data,
+        out=args.out,
+        epochs=args.epochs,
+        rule=args.schedule,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        resume=args.resume,
+        progress=not args.no_progress,
+        workers=args.workers,
+    )
+    summary = run(cfg)
+    print(
+        f"final accuracy at {summary['final_eval_image_size']} px: {summary['final_val_accuracy']:.3f} "
+        f"(chance {summary['chance']:.3f})"
+    )
+    print(f"metrics: {args.out / 'metrics.jsonl'}\nplot: {args.out / 'progress.png'}")
+    return 0

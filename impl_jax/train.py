@@ -1,0 +1,148 @@
+"""The JAX trainer engine (see ``training.engine.Engine``): optax RMSProp (+ coupled L2 weight decay
+on non-BN weights) with the spec's recipe through ``nnx.Optimizer``, an EMA model, one ``nnx.jit``
+step (retraced when the stage's image size or dropout changes), and exact resume: every NNX variable
+of the model, EMA and optimizer (RNG keys included) saved as arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from spec import ModelSpec
+from training.recipe import Recipe
+
+from .build import canonical_state, from_spec
+from .model import EfficientNet
+
+WEIGHTS = nnx.Any(nnx.Param, nnx.BatchStat)  # what the EMA averages
+
+
+def _optimizer(model: EfficientNet, recipe: Recipe) -> nnx.Optimizer:
+    def make(learning_rate: float) -> optax.GradientTransformation:
+        not_bn = lambda params: jax.tree_util.tree_map_with_path(  # noqa: E731
+            lambda path, _: not any(getattr(p, "key", None) == "bn" for p in path), params
+        )
+        return optax.chain(
+            optax.add_decayed_weights(recipe.weight_decay, mask=not_bn),
+            optax.rmsprop(
+                learning_rate, decay=recipe.rmsprop_decay, eps=recipe.epsilon, momentum=recipe.momentum
+            ),
+        )
+
+    return nnx.Optimizer(model, optax.inject_hyperparams(make)(learning_rate=0.0), wrt=nnx.Param)
+
+
+@nnx.jit
+def _train_step(
+    model: EfficientNet,
+    ema: EfficientNet,
+    opt: nnx.Optimizer,
+    x: jax.Array,
+    y: jax.Array,
+    lr: jax.Array,
+    decay: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    def loss_fn(m: EfficientNet) -> tuple[jax.Array, jax.Array]:
+        logits = m(x)
+        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits), axis=-1)), logits
+
+    (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    opt.opt_state.hyperparams["learning_rate"].value = lr
+    opt.update(model, grads)
+    live = nnx.state(model, WEIGHTS)
+    averaged = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, nnx.state(ema, WEIGHTS), live)
+    nnx.update(ema, averaged)
+    return loss, jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(y, -1))
+
+
+@nnx.jit
+def _evaluate(ema: EfficientNet, x: jax.Array) -> jax.Array:
+    return ema(x)
+
+
+def _variables(module: Any) -> dict[str, nnx.Variable]:
+    return {
+        "/".join(str(p) for p in path): v for path, v in nnx.iter_graph(module) if isinstance(v, nnx.Variable)
+    }
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(value))
+    return np.asarray(value)
+
+
+class JaxEngine:
+    name = "jax"
+
+    def __init__(self, ms: ModelSpec, recipe: Recipe, seed: int) -> None:
+        self.recipe, self.step = recipe, 0
+        self.model = from_spec(ms, seed=seed)
+        self.model.train()
+        self.ema = from_spec(ms, seed=seed)
+        nnx.update(self.ema, nnx.state(self.model, WEIGHTS))
+        self.ema.eval()
+        self.opt = _optimizer(self.model, recipe)
+
+    def set_dropout(self, rate: float) -> None:
+        self.model.set_regularization(dropout=rate)
+
+    def observed(self) -> dict[str, float]:
+        return {"dropout": float(self.model.dropout.rate)}
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
+        self.model.train()
+        self.step += 1
+        loss, acc = _train_step(
+            self.model,
+            self.ema,
+            self.opt,
+            jnp.asarray(x),
+            jnp.asarray(y),
+            jnp.float32(lr),
+            jnp.float32(self.recipe.ema_decay_at(self.step)),
+        )
+        return float(loss), float(acc)
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        self.ema.eval()
+        n = len(x)
+        if n < self.recipe.batch_size:  # pad the last partial batch: one compiled shape per image size
+            x = np.concatenate([x, np.zeros((self.recipe.batch_size - n, *x.shape[1:]), x.dtype)])
+        return np.asarray(_evaluate(self.ema, jnp.asarray(x)))[:n]
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = {
+            f"{part}/{k}": _to_numpy(v.value)
+            for part, module in self._parts().items()
+            for k, v in _variables(module).items()
+        }
+        np.savez(directory / "jax_state.npz", step=np.int64(self.step), **arrays)
+
+    def load(self, directory: Path) -> None:
+        with np.load(directory / "jax_state.npz") as data:
+            self.step = int(data["step"])
+            for part, module in self._parts().items():
+                for key, var in _variables(module).items():
+                    saved = data[f"{part}/{key}"]
+                    if jnp.issubdtype(var.value.dtype, jax.dtypes.prng_key):
+                        var.value = jax.random.wrap_key_data(jnp.asarray(saved))
+                    else:
+                        var.value = jnp.asarray(saved, dtype=var.value.dtype)
+
+    def _parts(self) -> dict[str, Any]:
+        return {"model": self.model, "ema": self.ema, "optimizer": self.opt}
+
+    def canonical_weights(self) -> dict[str, np.ndarray]:
+        return canonical_state(self.ema)
+
+
+def create_engine(ms: ModelSpec, recipe: Recipe, seed: int) -> JaxEngine:
+    return JaxEngine(ms, recipe, seed)

@@ -1,0 +1,16 @@
+"""Progressive-learning training on the JAX backend (see tests/training/loop_checks.py)."""
+
+import pytest
+
+from tests.training import loop_checks
+
+
+# XLA recompiles the step for each of the 4 stage sizes in each of the 4 runs this check makes
+# (several minutes on 2 cores): it runs in the slow session (conformance-full).
+@pytest.mark.slow
+def test_schedule_resume_and_determinism(tmp_path):
+    loop_checks.check_schedule_resume_determinism("jax", tmp_path)
+
+
+def test_resume_refuses_another_model(tmp_path):
+    loop_checks.check_resume_refuses_another_model("jax", tmp_path)

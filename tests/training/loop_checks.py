@@ -1,0 +1,108 @@
+"""Training-loop checks shared by the backend sessions (tests/torch, tests/jax, tests/tf call them
+with their backend): the schedule is followed exactly, resume reproduces an uninterrupted run,
+same-seed runs are deterministic, bad input is refused clearly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import spec
+from training import checkpoint
+from training.loop import RunConfig, run
+
+from .helpers import write_folder
+
+MODEL = "efficientnetv2-b0"
+EPOCHS = 4
+
+
+def tiny_data(root: Path) -> Path:
+    return write_folder(root, {c: (6, 2) for c in "abcd"}, size=48)
+
+
+def metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def check_schedule_resume_determinism(backend: str, tmp_path: Path) -> None:
+    data = tiny_data(tmp_path / "data")
+    cfg = RunConfig(
+        backend=backend,
+        model=MODEL,
+        data=data,
+        out=tmp_path / "full",
+        epochs=EPOCHS,
+        batch_size=8,
+        progress=False,
+        workers=2,
+    )
+    summary = run(cfg)
+    full = metrics(cfg.out)
+    expected = spec.schedule(MODEL, "paper", epochs=EPOCHS)
+    assert len(full) == EPOCHS
+    for record, stage in zip(full, expected, strict=True):  # what the pipeline and model really applied
+        assert record["applied"]["image_size"] == stage.image_size
+        assert record["applied"]["randaug_magnitude"] == stage.randaug_magnitude
+        assert record["applied"]["mixup_alpha"] == stage.mixup_alpha
+        assert record["applied"]["dropout"] == pytest.approx(stage.dropout)
+    assert summary["final_eval_image_size"] == spec.resolve(MODEL).image_size.eval
+    assert (cfg.out / "progress.png").read_bytes()[:4] == b"\x89PNG"
+    assert (checkpoint.latest(cfg.out / "checkpoints") / "canonical.safetensors").exists()
+
+    # interrupted after 2 epochs, then resumed: the same metrics as the uninterrupted run
+    part = RunConfig(**{**cfg.__dict__, "out": tmp_path / "part", "epochs": EPOCHS})
+    _run_epochs(part, 2)
+    run(RunConfig(**{**part.__dict__, "resume": True}))
+    resumed = metrics(part.out)
+    for a, b in zip(full, resumed, strict=True):
+        for key in ("train_loss", "train_accuracy", "val_accuracy"):
+            assert a[key] == pytest.approx(b[key], rel=1e-6, abs=1e-7), (a["epoch"], key)
+
+    # a second same-seed run is deterministic
+    again = RunConfig(**{**cfg.__dict__, "out": tmp_path / "again"})
+    run(again)
+    assert [r["train_loss"] for r in metrics(again.out)] == pytest.approx(
+        [r["train_loss"] for r in full], rel=1e-6
+    )
+
+
+def _run_epochs(cfg: RunConfig, epochs_done: int) -> None:
+    """Run the first ``epochs_done`` epochs of a longer run (as if it were killed after them)."""
+    import training.loop as loop
+
+    original = loop._checkpoint
+    calls = {"n": 0}
+
+    def stop_after(*args: object, **kwargs: object) -> None:
+        original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == epochs_done:
+            raise KeyboardInterrupt
+
+    loop._checkpoint = stop_after
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run(cfg)
+    finally:
+        loop._checkpoint = original
+
+
+def check_resume_refuses_another_model(backend: str, tmp_path: Path) -> None:
+    data = tiny_data(tmp_path / "data")
+    cfg = RunConfig(
+        backend=backend,
+        model=MODEL,
+        data=data,
+        out=tmp_path / "run",
+        epochs=EPOCHS,
+        batch_size=8,
+        progress=False,
+        workers=2,
+    )
+    _run_epochs(cfg, 1)
+    other = RunConfig(**{**cfg.__dict__, "model": "efficientnetv2-b1", "resume": True})
+    with pytest.raises(checkpoint.ResumeError, match="model 'efficientnetv2-b0'.*'efficientnetv2-b1'"):
+        run(other)

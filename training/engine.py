@@ -1,0 +1,56 @@
+"""What each backend's trainer provides to the framework-neutral loop (``training.loop``).
+
+Engines live beside their models (``impl_torch/train.py``, ``impl_jax/train.py``,
+``impl_tf/train.py``) and use their framework's own tools (torch.optim, optax, keras.optimizers).
+Arrays cross the boundary as numpy: images NHWC float32 (already preprocessed), soft labels (B, C).
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from spec import ModelSpec
+
+from .recipe import Recipe
+
+ENGINES = {"torch": "impl_torch.train", "jax": "impl_jax.train", "tf": "impl_tf.train"}
+
+
+class Engine(Protocol):
+    name: str
+
+    def set_dropout(self, rate: float) -> None:
+        """The stage's dropout rate, applied to the built model (no rebuild)."""
+
+    def observed(self) -> dict[str, float]:
+        """Regularisation as the model actually holds it now (for the schedule log and tests)."""
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
+        """One optimizer step; returns (mean loss, accuracy against argmax of ``y``)."""
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        """Logits of the EMA weights in eval mode."""
+
+    def save(self, directory: Path) -> None:
+        """Everything needed to resume exactly: weights, optimizer state, EMA, RNG, step."""
+
+    def load(self, directory: Path) -> None: ...
+
+    def canonical_weights(self) -> dict[str, np.ndarray]:
+        """The EMA weights as canonical arrays."""
+
+
+def create(backend: str, ms: ModelSpec, recipe: Recipe, seed: int) -> Engine:
+    if backend not in ENGINES:
+        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(ENGINES)}")
+    try:
+        module = importlib.import_module(ENGINES[backend])
+    except ImportError as err:
+        raise RuntimeError(
+            f"backend {backend!r} is not installed ({err}); pip install -e '.[{backend}]'"
+        ) from err
+    return module.create_engine(ms, recipe, seed)

@@ -1,0 +1,244 @@
+"""The framework-neutral progressive-learning loop behind ``effnet train``.
+
+Each epoch: the stage from ``spec.schedule`` (the loop interpolates nothing) sets the image size,
+RandAugment magnitude and mixup alpha of a fresh input pipeline and the model's dropout; the
+settings actually applied (read back from the pipeline's batches and the model) are logged. A stage
+change rebuilds the pipeline and makes compiled backends retrace; that first step's extra time is
+reported as ``compile_s``. Metrics go to ``metrics.jsonl`` (one JSON object per epoch), a checkpoint
+is written each epoch (native + canonical), and a PNG plot and a final evaluation at the spec's
+eval size close the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import spec
+from spec import ModelSpec, Stage
+from weights_convert import save_canonical
+
+from . import checkpoint
+from .dataset import ImageFolder, scan
+from .engine import Engine, create
+from .pipeline import Pipeline
+from .recipe import Recipe, recipe
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    backend: str
+    model: str
+    data: Path
+    out: Path
+    epochs: int | None = None
+    rule: str = "paper"
+    batch_size: int = 32
+    seed: int = 0
+    resume: bool = False
+    progress: bool = True
+    workers: int | None = None
+
+
+def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
+    return next(s for s in stages if s.epoch_start <= epoch < s.epoch_end)
+
+
+def run(cfg: RunConfig) -> dict[str, Any]:
+    data = scan(cfg.data)
+    ms = spec.resolve(cfg.model, num_classes=len(data.classes))
+    rec = recipe(cfg.model, batch_size=cfg.batch_size, epochs=cfg.epochs)
+    stages = spec.schedule(cfg.model, cfg.rule, epochs=rec.epochs)
+    engine = create(cfg.backend, ms, rec, cfg.seed)
+    ckpt_root = cfg.out / "checkpoints"
+    start, history = _resume(cfg, ms, engine, ckpt_root) if cfg.resume else (0, [])
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    if data.skipped:
+        path, reason = data.skipped[0]
+        print(f"skipped {len(data.skipped)} unreadable image(s), e.g. {path}: {reason}")
+    for epoch in range(start, rec.epochs):
+        record = _epoch(cfg, ms, rec, engine, data, stage_of(stages, epoch), epoch)
+        history.append(record)
+        _write_metrics(cfg.out, history)
+        _checkpoint(cfg, ms, engine, ckpt_root, epoch, history)
+    final = _evaluate(cfg, ms, engine, data, ms.image_size.eval)
+    summary = {
+        "model": ms.name,
+        "backend": cfg.backend,
+        "epochs": rec.epochs,
+        "rule": cfg.rule,
+        "final_eval_image_size": ms.image_size.eval,
+        "final_val_accuracy": final,
+        "chance": 1.0 / len(data.classes),
+        "skipped_images": len(data.skipped),
+        "stages": [s.to_dict() for s in stages],
+        "recipe_cite": rec.cite,
+    }
+    (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    plot(history, cfg.out / "progress.png", title=f"{ms.name} on {cfg.backend}, {cfg.rule} schedule")
+    return summary
+
+
+def _resume(cfg: RunConfig, ms: ModelSpec, engine: Engine, root: Path) -> tuple[int, list[dict[str, Any]]]:
+    last = checkpoint.latest(root)
+    if last is None:
+        print(f"no checkpoint under {root}: starting from scratch")
+        return 0, []
+    state = checkpoint.load_state(last)
+    checkpoint.check_compatible(state, ms, cfg.backend)
+    engine.load(last / "native")
+    print(f"resumed from {last} (epoch {state['epoch']} done)")
+    return state["epoch"] + 1, list(state["history"])
+
+
+def _epoch(
+    cfg: RunConfig, ms: ModelSpec, rec: Recipe, engine: Engine, data: ImageFolder, stage: Stage, epoch: int
+) -> dict[str, Any]:
+    engine.set_dropout(stage.dropout)
+    pipe = Pipeline(
+        data.train,
+        num_classes=len(data.classes),
+        image_size=stage.image_size,
+        batch_size=cfg.batch_size,
+        preprocessing=ms.preprocessing,
+        train=True,
+        randaug_magnitude=stage.randaug_magnitude,
+        randaug_layers=rec.randaug_layers,
+        mixup_alpha=stage.mixup_alpha,
+        label_smoothing=rec.label_smoothing,
+        seed=cfg.seed,
+        epoch=epoch,
+        workers=cfg.workers,
+    )
+    steps = len(pipe)
+    losses, accs, applied = [], [], None
+    first_step_s = steady_s = 0.0
+    bar = tqdm(
+        pipe,
+        total=steps,
+        desc=f"epoch {epoch + 1}/{rec.epochs} stage {stage.index}",
+        unit="step",
+        disable=not cfg.progress,
+        leave=True,
+    )
+    images, started = 0, time.perf_counter()
+    for i, batch in enumerate(bar):
+        applied = applied or dict(batch.settings)
+        t0 = time.perf_counter()
+        loss, acc = engine.train_step(batch.x, batch.y, rec.lr_at(epoch + i / steps))
+        dt = time.perf_counter() - t0
+        first_step_s, steady_s = (dt, steady_s) if i == 0 else (first_step_s, steady_s + dt)
+        losses.append(loss)
+        accs.append(acc)
+        images += len(batch.x)
+        bar.set_postfix(
+            loss=f"{np.mean(losses):.3f}",
+            img_s=f"{images / (time.perf_counter() - started):.1f}",
+            size=stage.image_size,
+            ra=f"{stage.randaug_magnitude:g}",
+            mix=f"{stage.mixup_alpha:g}",
+            drop=f"{stage.dropout:g}",
+        )
+    bar.close()
+    mean_step = steady_s / max(steps - 1, 1)
+    val = _evaluate(cfg, ms, engine, data, stage.image_size)
+    return {
+        "epoch": epoch,
+        "stage": stage.index,
+        "schedule": stage.to_dict(),
+        "applied": {**(applied or {}), **engine.observed()},
+        "lr_start": rec.lr_at(epoch),
+        "lr_end": rec.lr_at(epoch + 1 - 1 / steps),
+        "train_loss": float(np.mean(losses)),
+        "train_accuracy": float(np.mean(accs)),
+        "val_accuracy": val,
+        "images_per_s": images / max(time.perf_counter() - started, 1e-9),
+        "compile_s": max(first_step_s - mean_step, 0.0),
+        "steps": steps,
+    }
+
+
+def _evaluate(cfg: RunConfig, ms: ModelSpec, engine: Engine, data: ImageFolder, size: int) -> float:
+    pipe = Pipeline(
+        data.val,
+        num_classes=len(data.classes),
+        image_size=size,
+        batch_size=cfg.batch_size,
+        preprocessing=ms.preprocessing,
+        train=False,
+        seed=cfg.seed,
+        workers=cfg.workers,
+    )
+    correct = total = 0
+    for batch in pipe:
+        correct += int((np.argmax(engine.evaluate(batch.x), axis=1) == batch.labels).sum())
+        total += len(batch.labels)
+    return correct / max(total, 1)
+
+
+def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
+    tmp = out / ".metrics.jsonl.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in history))
+    os.replace(tmp, out / "metrics.jsonl")
+
+
+def _checkpoint(
+    cfg: RunConfig, ms: ModelSpec, engine: Engine, root: Path, epoch: int, history: list[dict[str, Any]]
+) -> None:
+    def write(directory: Path) -> None:
+        engine.save(directory / "native")
+        save_canonical(directory / "canonical.safetensors", ms, engine.canonical_weights())
+
+    state = {
+        "epoch": epoch,
+        "model": ms.name,
+        "spec_version": ms.spec_version,
+        "spec_hash": ms.spec_hash,
+        "backend": cfg.backend,
+        "seed": cfg.seed,
+        "rule": cfg.rule,
+        "batch_size": cfg.batch_size,
+        "history": history,
+    }
+    checkpoint.save(root, epoch, state, write)
+
+
+def plot(history: list[dict[str, Any]], path: Path, *, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] + 1 for r in history]
+    fig, (ax_loss, ax_acc, ax_size) = plt.subplots(1, 3, figsize=(13, 3.8))
+    ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-")
+    ax_loss.set(title="train loss", xlabel="epoch")
+    ax_acc.plot(epochs, [r["train_accuracy"] for r in history], "o-", label="train (mixed labels)")
+    ax_acc.plot(epochs, [r["val_accuracy"] for r in history], "s-", label="val (EMA)")
+    ax_acc.set(title="accuracy", xlabel="epoch", ylim=(0, 1))
+    ax_acc.legend()
+    ax_size.step(
+        epochs,
+        [r["applied"].get("image_size", r["schedule"]["image_size"]) for r in history],
+        where="mid",
+        label="image size",
+    )
+    ax_size.set(title="image size (px) and dropout", xlabel="epoch")
+    twin = ax_size.twinx()
+    twin.plot(
+        epochs,
+        [r["applied"].get("dropout", r["schedule"]["dropout"]) for r in history],
+        "r--",
+        label="dropout",
+    )
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
