@@ -45,9 +45,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def spec(session: nox.Session) -> None:
-    """The spec alone, no framework installed: loader, resolve, counts, schedules, numpy reference."""
+    """The spec and the input pipeline, no framework installed: loader, resolve, counts, reference."""
     _install(session)
-    session.run("pytest", "tests/spec", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
+    session.run("pytest", "tests/spec", "tests/training", *session.posargs, env={"HYPOTHESIS_PROFILE": "ci"})
 
 
 for _backend, _extras in BACKENDS.items():
