@@ -205,13 +205,14 @@ def _heatmap(rows: list[Row], path: Path) -> None:
     ]
     subjects = list(dict.fromkeys(r.subject for r in rows))
     comparisons = list(dict.fromkeys(r.comparison for r in rows if r.passed is not None))
+    # one panel per property, stacked, so the figure stays readable with many comparisons
     fig, axes = plt.subplots(
-        1,
         len(props),
-        figsize=(4 + 2.2 * len(comparisons) * len(props), 1.5 + 0.45 * len(subjects)),
+        1,
+        figsize=(5 + 1.0 * len(comparisons), (1.8 + 0.4 * len(subjects)) * len(props)),
         squeeze=False,
     )
-    for ax, prop in zip(axes[0], props, strict=True):
+    for ax, prop in zip(axes[:, 0], props, strict=True):
         grid = np.full((len(subjects), len(comparisons)), np.nan)
         skipped = {(r.subject, r.comparison) for r in rows if r.property == prop and r.passed is None}
         for r in rows:
