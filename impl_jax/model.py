@@ -20,7 +20,7 @@ from flax import nnx
 from jax import lax
 
 from spec import BlockSpec, ConvSpec, ModelSpec, SESpec
-from spec.padding import pads
+from spec.padding import output_size, pads
 
 ACTIVATIONS = {"silu": jax.nn.silu, "relu": jax.nn.relu}
 GATES = {"sigmoid": jax.nn.sigmoid}
@@ -82,9 +82,8 @@ def _depthwise_shifted(
     x: jax.Array, kernel: jax.Array, stride: int, padding: tuple[tuple[int, int], ...]
 ) -> jax.Array:
     k = kernel.shape[0]
+    ho, wo = output_size(x.shape[1], stride), output_size(x.shape[2], stride)
     xp = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
-    ho = (xp.shape[1] - k) // stride + 1
-    wo = (xp.shape[2] - k) // stride + 1
     out = None
     for i in range(k):
         for j in range(k):
