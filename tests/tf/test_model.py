@@ -197,12 +197,12 @@ def test_bad_input_shape():
     "code, message",
     [
         (
-            "import os; os.environ['KERAS_BACKEND'] = 'jax'; import impl_tf",
-            "environment sets KERAS_BACKEND=jax",
+            "import os; os.environ['KERAS_BACKEND'] = 'torch'; import impl_tf",
+            "environment sets KERAS_BACKEND=torch",
         ),
         (
-            "import os; os.environ['KERAS_BACKEND'] = 'jax'; import keras; import impl_tf",
-            "keras was already imported with the 'jax' backend",
+            "import os; os.environ['KERAS_BACKEND'] = 'torch'; import keras; import impl_tf",
+            "keras was already imported with the 'torch' backend",
         ),
         (
             "import os; os.environ.pop('KERAS_BACKEND', None); "
@@ -212,6 +212,7 @@ def test_bad_input_shape():
     ],
     ids=["env", "imported", "unset"],
 )
+# KERAS_BACKEND=torch for the refusals: the tf session installs torch beside TensorFlow, not jax
 def test_keras_backend_is_selected_or_refused(code, message):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     if message:
