@@ -19,39 +19,6 @@ from weights_convert.formats import FORMATS, to_canonical
 
 from .helpers import FP32_EVAL, keras_app, max_rel, ours, run
 
-TINY_YAML = """\
-family: tiny
-title: Tiny
-cite: "test file"
-defaults:
-  rounding: {divisor: 8, min_channels: 8, ten_percent_rule: false, cite: test}
-  activation: silu
-  se: {activation: silu, gate: sigmoid, width_base: block_in, cite: test}
-  bn: {eps: 1.0e-3, decay: 0.9, cite: test}
-  padding: tf_same
-  stem: {kernel: 3, stride: 2, cite: test}
-  head: {channels: 32, scaled: false, cite: test}
-  drop_path: {rate: 0.2, denominator: blocks, cite: test}
-  preprocessing: {scale: 0.0078125, offset: -1.0, cite: test}
-  num_classes: 5
-bases:
-  tiny:
-    cite: test
-    stem_channels: 8
-    stages:
-      - {kind: fused_mbconv, repeats: 2, kernel: 3, stride: 1, expand: 1, channels: 8, se: 0}
-      - {kind: mbconv, repeats: 2, kernel: 5, stride: 2, expand: 4, channels: 16, se: 0.25}
-variants:
-  tiny-net: {base: tiny, width: 1.0, depth: 1.0, image_size: {train: 32, eval: 32}, dropout: 0.2, cite: test}
-"""
-
-
-@pytest.fixture
-def tiny(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_YAML)
-    return spec.resolve("tiny-net", file=path)
-
 
 def _x(shape, seed=1):
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
