@@ -1,10 +1,12 @@
 """The JAX trainer engine (see ``training.engine.Engine``): optax RMSProp (+ coupled L2 weight decay
 on non-BN weights) with the spec's recipe through ``nnx.Optimizer``, an EMA model, one ``nnx.jit``
-step (retraced when the stage's image size or dropout changes), and exact resume: every NNX variable
-of the model, EMA and optimizer (RNG keys included) saved as arrays."""
+step (retraced when the stage's image size or dropout changes), exact resume: every NNX variable
+of the model, EMA and optimizer (RNG keys included) saved as arrays, and data parallel by sharding
+the global batch over a device mesh (``impl_jax.distributed``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +20,41 @@ from spec import ModelSpec
 from training.recipe import Recipe
 
 from .build import canonical_state, from_spec
+from .distributed import DataParallel, configure
 from .model import EfficientNet
 
 WEIGHTS = nnx.Any(nnx.Param, nnx.BatchStat)  # what the EMA averages
 
 
-def _optimizer(model: EfficientNet, recipe: Recipe) -> nnx.Optimizer:
+def _not_bn(params: Any) -> Any:
+    """Weight decay mask: conv and dense weights, not BN (AUTOML-V2 skips batch_normalization vars)."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: not any(getattr(p, "key", None) == "bn" for p in path), params
+    )
+
+
+def _transform(
+    decay_mask: Any, *, weight_decay: float, decay: float, eps: float, momentum: float
+) -> Callable[[float], optax.GradientTransformation]:
+    """Coupled L2 then RMSProp with eps inside the sqrt (optax's default, = Keras/automl)."""
+
     def make(learning_rate: float) -> optax.GradientTransformation:
-        not_bn = lambda params: jax.tree_util.tree_map_with_path(  # noqa: E731
-            lambda path, _: not any(getattr(p, "key", None) == "bn" for p in path), params
-        )
         return optax.chain(
-            optax.add_decayed_weights(recipe.weight_decay, mask=not_bn),
-            optax.rmsprop(
-                learning_rate, decay=recipe.rmsprop_decay, eps=recipe.epsilon, momentum=recipe.momentum
-            ),
+            optax.add_decayed_weights(weight_decay, mask=decay_mask),
+            optax.rmsprop(learning_rate, decay=decay, eps=eps, momentum=momentum, eps_in_sqrt=True),
         )
 
+    return make
+
+
+def _optimizer(model: EfficientNet, recipe: Recipe) -> nnx.Optimizer:
+    make = _transform(
+        _not_bn,
+        weight_decay=recipe.weight_decay,
+        decay=recipe.rmsprop_decay,
+        eps=recipe.epsilon,
+        momentum=recipe.momentum,
+    )
     return nnx.Optimizer(model, optax.inject_hyperparams(make)(learning_rate=0.0), wrt=nnx.Param)
 
 
@@ -81,7 +101,9 @@ def _to_numpy(value: Any) -> np.ndarray:
 class JaxEngine:
     name = "jax"
 
-    def __init__(self, ms: ModelSpec, recipe: Recipe, seed: int) -> None:
+    def __init__(self, ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> None:
+        self.dp = DataParallel(devices)
+        self.process, self.replicas = self.dp.process, self.dp.replicas
         self.recipe, self.step = recipe, 0
         self.model = from_spec(ms, seed=seed)
         self.model.train()
@@ -89,6 +111,11 @@ class JaxEngine:
         nnx.update(self.ema, nnx.state(self.model, WEIGHTS))
         self.ema.eval()
         self.opt = _optimizer(self.model, recipe)
+        for module in self._parts().values():  # the same state on every device of the mesh
+            nnx.update(module, jax.device_put(nnx.state(module), self.dp.replicated))
+
+    def all_sum(self, values: np.ndarray) -> np.ndarray:
+        return self.dp.all_sum(values)
 
     def set_dropout(self, rate: float) -> None:
         self.model.set_regularization(dropout=rate)
@@ -103,8 +130,8 @@ class JaxEngine:
             self.model,
             self.ema,
             self.opt,
-            jnp.asarray(x),
-            jnp.asarray(y),
+            self.dp.batch(x),
+            self.dp.batch(y),
             jnp.float32(lr),
             jnp.float32(self.recipe.ema_decay_at(self.step)),
         )
@@ -112,10 +139,10 @@ class JaxEngine:
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
         self.ema.eval()
-        n = len(x)
-        if n < self.recipe.batch_size:  # pad the last partial batch: one compiled shape per image size
-            x = np.concatenate([x, np.zeros((self.recipe.batch_size - n, *x.shape[1:]), x.dtype)])
-        return np.asarray(_evaluate(self.ema, jnp.asarray(x)))[:n]
+        n, full = len(x), self.recipe.batch_size // self.process[1]
+        if n < full:  # pad the last partial batch: one compiled shape per image size
+            x = np.concatenate([x, np.zeros((full - n, *x.shape[1:]), x.dtype)])
+        return self.dp.local(_evaluate(self.ema, self.dp.batch(x)))[:n]
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -133,9 +160,10 @@ class JaxEngine:
                 for key, var in _variables(module).items():
                     saved = data[f"{part}/{key}"]
                     if jnp.issubdtype(var.value.dtype, jax.dtypes.prng_key):
-                        var.value = jax.random.wrap_key_data(jnp.asarray(saved))
+                        value = jax.random.wrap_key_data(jnp.asarray(saved))
                     else:
-                        var.value = jnp.asarray(saved, dtype=var.value.dtype)
+                        value = jnp.asarray(saved, dtype=var.value.dtype)
+                    var.value = jax.device_put(value, self.dp.replicated)
 
     def _parts(self) -> dict[str, Any]:
         return {"model": self.model, "ema": self.ema, "optimizer": self.opt}
@@ -144,5 +172,6 @@ class JaxEngine:
         return canonical_state(self.ema)
 
 
-def create_engine(ms: ModelSpec, recipe: Recipe, seed: int) -> JaxEngine:
-    return JaxEngine(ms, recipe, seed)
+def create_engine(ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> JaxEngine:
+    configure(devices)
+    return JaxEngine(ms, recipe, seed, devices)
