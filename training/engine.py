@@ -3,6 +3,15 @@
 Engines live beside their models (``impl_torch/train.py``, ``impl_jax/train.py``,
 ``impl_tf/train.py``) and use their framework's own tools (torch.optim, optax, keras.optimizers).
 Arrays cross the boundary as numpy: images NHWC float32 (already preprocessed), soft labels (B, C).
+
+Data parallel: ``--batch-size`` is the global batch. An engine replicates over ``devices`` local
+devices (JAX sharding, ``tf.distribute.MirroredStrategy``) and/or over processes (torch DDP under
+``torchrun``, ``jax.distributed``, ``MultiWorkerMirroredStrategy``). ``process = (rank, count)``
+tells the loop which shard of each global batch this process feeds (``batch / count`` samples);
+``train_step`` returns the loss and accuracy of the whole global batch, identical on every process,
+and batch-norm statistics are computed over the global batch (synchronised across replicas, as the
+automl trainer's cross-replica BN), so N replicas compute what one replica computes on the same
+global batch. Only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -22,6 +31,11 @@ ENGINES = {"torch": "impl_torch.train", "jax": "impl_jax.train", "tf": "impl_tf.
 
 class Engine(Protocol):
     name: str
+    process: tuple[int, int]  # (this process's rank, number of processes)
+    replicas: int  # data-parallel replicas in all (devices x processes)
+
+    def all_sum(self, values: np.ndarray) -> np.ndarray:
+        """Elementwise sum over processes (the identity for one process)."""
 
     def set_dropout(self, rate: float) -> None:
         """The stage's dropout rate, applied to the built model (no rebuild)."""
@@ -30,7 +44,8 @@ class Engine(Protocol):
         """Regularisation as the model actually holds it now (for the schedule log and tests)."""
 
     def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
-        """One optimizer step; returns (mean loss, accuracy against argmax of ``y``)."""
+        """One optimizer step on this process's shard of the global batch; returns the global batch's
+        (mean loss, accuracy against argmax of ``y``)."""
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
         """Logits of the EMA weights in eval mode."""
@@ -44,7 +59,9 @@ class Engine(Protocol):
         """The EMA weights as canonical arrays."""
 
 
-def create(backend: str, ms: ModelSpec, recipe: Recipe, seed: int) -> Engine:
+def create(backend: str, ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> Engine:
+    """``devices``: local devices to replicate over (default: all local accelerators, else one CPU;
+    on a CPU-only host ``n`` splits the CPU into ``n`` logical devices, for JAX and TF)."""
     if backend not in ENGINES:
         raise ValueError(f"unknown backend {backend!r}; known: {', '.join(ENGINES)}")
     try:
@@ -53,4 +70,4 @@ def create(backend: str, ms: ModelSpec, recipe: Recipe, seed: int) -> Engine:
         raise RuntimeError(
             f"backend {backend!r} is not installed ({err}); pip install -e '.[{backend}]'"
         ) from err
-    return module.create_engine(ms, recipe, seed)
+    return module.create_engine(ms, recipe, seed, devices=devices)

@@ -45,6 +45,8 @@ class RunConfig:
     resume: bool = False
     progress: bool = True
     workers: int | None = None
+    devices: int | None = None  # local devices to replicate over (see training.engine.create)
+    lr_per_256: float | None = None  # overrides the spec recipe's peak learning rate per 256 images
 
 
 def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
@@ -54,20 +56,25 @@ def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
 def run(cfg: RunConfig) -> dict[str, Any]:
     data = scan(cfg.data)
     ms = spec.resolve(cfg.model, num_classes=len(data.classes))
-    rec = recipe(cfg.model, batch_size=cfg.batch_size, epochs=cfg.epochs)
+    rec = recipe(cfg.model, batch_size=cfg.batch_size, epochs=cfg.epochs, lr_per_256=cfg.lr_per_256)
     stages = spec.schedule(cfg.model, cfg.rule, epochs=rec.epochs)
-    engine = create(cfg.backend, ms, rec, cfg.seed)
+    engine = create(cfg.backend, ms, rec, cfg.seed, devices=cfg.devices)
+    writer = engine.process[0] == 0  # one process writes metrics, checkpoints and plots
     ckpt_root = cfg.out / "checkpoints"
     start, history = _resume(cfg, ms, engine, ckpt_root) if cfg.resume else (0, [])
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    if data.skipped:
+    if writer:
+        cfg.out.mkdir(parents=True, exist_ok=True)
+    if engine.replicas > 1:
+        print(f"data parallel: {engine.replicas} replicas in {engine.process[1]} process(es)")
+    if data.skipped and writer:
         path, reason = data.skipped[0]
         print(f"skipped {len(data.skipped)} unreadable image(s), e.g. {path}: {reason}")
     for epoch in range(start, rec.epochs):
         record = _epoch(cfg, ms, rec, engine, data, stage_of(stages, epoch), epoch)
         history.append(record)
-        _write_metrics(cfg.out, history)
-        _checkpoint(cfg, ms, engine, ckpt_root, epoch, history)
+        if writer:
+            _write_metrics(cfg.out, history)
+            _checkpoint(cfg, ms, engine, ckpt_root, epoch, history)
     final = _evaluate(cfg, ms, engine, data, ms.image_size.eval)
     summary = {
         "model": ms.name,
@@ -77,13 +84,26 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "final_eval_image_size": ms.image_size.eval,
         "final_val_accuracy": final,
         "chance": 1.0 / len(data.classes),
+        "replicas": engine.replicas,
         "skipped_images": len(data.skipped),
         "stages": [s.to_dict() for s in stages],
+        "peak_lr": rec.peak_lr,
         "recipe_cite": rec.cite,
     }
-    (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    plot(history, cfg.out / "progress.png", title=f"{ms.name} on {cfg.backend}, {cfg.rule} schedule")
+    if writer:
+        (cfg.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        plot(history, cfg.out / "progress.png", title=f"{ms.name} on {cfg.backend}, {cfg.rule} schedule")
     return summary
+
+
+def _per_process_batch(cfg: RunConfig, engine: Engine) -> int:
+    count = engine.process[1]
+    if cfg.batch_size % engine.replicas:
+        raise ValueError(
+            f"--batch-size {cfg.batch_size} is the global batch: it must divide evenly over "
+            f"{engine.replicas} data-parallel replicas"
+        )
+    return cfg.batch_size // count
 
 
 def _resume(cfg: RunConfig, ms: ModelSpec, engine: Engine, root: Path) -> tuple[int, list[dict[str, Any]]]:
@@ -106,7 +126,7 @@ def _epoch(
         data.train,
         num_classes=len(data.classes),
         image_size=stage.image_size,
-        batch_size=cfg.batch_size,
+        batch_size=_per_process_batch(cfg, engine),
         preprocessing=ms.preprocessing,
         train=True,
         randaug_magnitude=stage.randaug_magnitude,
@@ -116,6 +136,7 @@ def _epoch(
         seed=cfg.seed,
         epoch=epoch,
         workers=cfg.workers,
+        shard=engine.process,
     )
     steps = len(pipe)
     losses, accs, applied = [], [], None
@@ -125,7 +146,7 @@ def _epoch(
         total=steps,
         desc=f"epoch {epoch + 1}/{rec.epochs} stage {stage.index}",
         unit="step",
-        disable=not cfg.progress,
+        disable=not cfg.progress or engine.process[0] != 0,
         leave=True,
     )
     images, started = 0, time.perf_counter()
@@ -137,7 +158,7 @@ def _epoch(
         first_step_s, steady_s = (dt, steady_s) if i == 0 else (first_step_s, steady_s + dt)
         losses.append(loss)
         accs.append(acc)
-        images += len(batch.x)
+        images += len(batch.x) * engine.process[1]
         bar.set_postfix(
             loss=f"{np.mean(losses):.3f}",
             img_s=f"{images / (time.perf_counter() - started):.1f}",
@@ -170,17 +191,20 @@ def _evaluate(cfg: RunConfig, ms: ModelSpec, engine: Engine, data: ImageFolder, 
         data.val,
         num_classes=len(data.classes),
         image_size=size,
-        batch_size=cfg.batch_size,
+        batch_size=_per_process_batch(cfg, engine),
         preprocessing=ms.preprocessing,
         train=False,
         seed=cfg.seed,
         workers=cfg.workers,
+        shard=engine.process,
     )
     correct = total = 0
     for batch in pipe:
-        correct += int((np.argmax(engine.evaluate(batch.x), axis=1) == batch.labels).sum())
-        total += len(batch.labels)
-    return correct / max(total, 1)
+        if len(batch.labels):
+            correct += int((np.argmax(engine.evaluate(batch.x), axis=1) == batch.labels).sum())
+            total += len(batch.labels)
+    correct, total = engine.all_sum(np.array([correct, total], np.int64))
+    return int(correct) / max(int(total), 1)
 
 
 def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:

@@ -1,5 +1,7 @@
 """Progressive-learning training on the torch backend (see tests/training/loop_checks.py)."""
 
+import sys
+
 from tests.training import loop_checks
 
 
@@ -9,3 +11,9 @@ def test_schedule_resume_and_determinism(tmp_path):
 
 def test_resume_refuses_another_model(tmp_path):
     loop_checks.check_resume_refuses_another_model("torch", tmp_path)
+
+
+def test_two_gloo_processes_match_one(tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    errors = loop_checks.check_data_parallel("torch", tmp_path, torchrun)
+    print(f"torch DDP 2 processes vs 1: {errors}")

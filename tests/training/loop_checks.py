@@ -5,8 +5,11 @@ same-seed runs are deterministic, bad input is refused clearly."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import spec
@@ -106,3 +109,61 @@ def check_resume_refuses_another_model(backend: str, tmp_path: Path) -> None:
     other = RunConfig(**{**cfg.__dict__, "model": "efficientnetv2-b1", "resume": True})
     with pytest.raises(checkpoint.ResumeError, match="model 'efficientnetv2-b0'.*'efficientnetv2-b1'"):
         run(other)
+
+
+def check_data_parallel(backend: str, tmp_path: Path, launcher: list[str] | None = None) -> dict[str, float]:
+    """Two replicas and one compute the same losses and weights on the same global batch. Two replicas
+    are two processes started by ``launcher`` (torchrun), else ``--devices 2`` in one process.
+    Returns the errors."""
+    from conformance.checks import rel_error
+    from conformance.tolerances import tolerance
+    from tests.conftest import TINY_YAML
+
+    spec_file = tmp_path / "tiny.yaml"
+    spec_file.write_text(TINY_YAML)
+    worker = ["-m", "tests.training.data_parallel_worker", "--backend", backend, "--spec", str(spec_file)]
+    root = Path(__file__).resolve().parents[2]
+    results = {}
+    commands = {
+        "one": [sys.executable, *worker],
+        "two": [*launcher, *worker] if launcher else [sys.executable, *worker, "--devices", "2"],
+    }
+    for name, command in commands.items():
+        out = tmp_path / f"{name}.npz"
+        done = subprocess.run([*command, "--out", str(out)], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[name] = dict(np.load(out))
+    one, two = results["one"], results["two"]
+    assert int(one["replicas"]) == 1 and int(two["replicas"]) == 2
+    bound = tolerance("float32", "data_parallel")
+    names = [k for k in one if k not in ("losses", "replicas")]
+    scale = max(float(np.abs(one[k]).max()) for k in names)  # whole-state scale: many tensors are ~0
+    errors = {
+        "loss": rel_error(two["losses"], one["losses"])[1],
+        "weights": max(rel_error(two[k], one[k])[0] for k in names) / scale,
+    }
+    assert errors["loss"] <= bound and errors["weights"] <= bound, errors
+    assert not np.allclose(one["losses"][0], one["losses"][-1]), "the steps must change the loss"
+    return errors
+
+
+def rmsprop_reference(
+    w: np.ndarray, grads: list[np.ndarray], *, lr: float, rho: float, momentum: float, eps: float, wd: float
+) -> np.ndarray:
+    """The automl/Keras RMSProp step in float64 (eps inside the square root, coupled L2), the
+    formula every backend's optimizer must follow (``impl_torch.optim`` docstring)."""
+    w = w.astype(np.float64)
+    v, m = np.zeros_like(w), np.zeros_like(w)
+    for g in grads:
+        g = g + wd * w
+        v = rho * v + (1 - rho) * g * g
+        m = momentum * m + lr * g / np.sqrt(v + eps)
+        w = w - m
+    return w
+
+
+def optimizer_case() -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(6, 5)).astype(np.float32)
+    grads = [rng.normal(scale=s, size=w.shape).astype(np.float32) for s in (1.0, 1e-3, 0.3, 10.0)]
+    return w, grads, {"lr": 0.05, "rho": 0.9, "momentum": 0.9, "eps": 1e-3, "wd": 1e-2}
