@@ -14,3 +14,8 @@ def test_schedule_resume_and_determinism(tmp_path):
 
 def test_resume_refuses_another_model(tmp_path):
     loop_checks.check_resume_refuses_another_model("jax", tmp_path)
+
+
+def test_two_devices_match_one(tmp_path):
+    errors = loop_checks.check_data_parallel("jax", tmp_path)
+    print(f"jax 2 devices vs 1: {errors}")
