@@ -1,0 +1,18 @@
+"""Progressive-learning training on the TensorFlow backend (see tests/training/loop_checks.py)."""
+
+from tests.training import loop_checks
+
+
+def test_schedule_resume_and_determinism(tmp_path):
+    loop_checks.check_schedule_resume_determinism("tf", tmp_path)
+
+
+def test_resume_refuses_another_model(tmp_path):
+    loop_checks.check_resume_refuses_another_model("tf", tmp_path)
+
+
+def test_two_devices_match_one(tmp_path):
+    """Two logical CPU devices (MirroredStrategy, cross-replica BN) against one; each side runs in its
+    own process, since TF splits the CPU only before it initialises its devices."""
+    errors = loop_checks.check_data_parallel("tf", tmp_path)
+    print(f"tf 2 devices vs 1: {errors}")
