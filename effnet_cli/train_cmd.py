@@ -17,7 +17,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=int, help="total epochs (default: the spec's training.epochs)")
     p.add_argument("--schedule", choices=("paper", "code"), default="paper", help="progressive-learning rule")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="the global batch (all replicas together)")
+    p.add_argument(
+        "--devices",
+        type=int,
+        help="jax/tf: local devices to replicate over (default: all accelerators, else one CPU; on a CPU "
+        "host N splits it into N logical devices). torch: launch with torchrun instead",
+    )
+    p.add_argument(
+        "--lr-per-256",
+        type=float,
+        help="peak learning rate per 256 images (default: the spec's recipe, 0.016 for V2)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, help="decoding threads (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -43,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=not args.no_progress,
         workers=args.workers,
+        devices=args.devices,
+        lr_per_256=args.lr_per_256,
     )
     summary = run(cfg)
     print(

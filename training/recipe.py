@@ -48,8 +48,20 @@ class Recipe:
         return min(self.ema_decay, (1.0 + step) / (10.0 + step))
 
 
-def recipe(name: str, *, batch_size: int, epochs: int | None = None, file: FamilySource = None) -> Recipe:
-    """The recipe of model ``name``'s family, scaled to ``batch_size`` and ``epochs``."""
+def recipe(
+    name: str,
+    *,
+    batch_size: int,
+    epochs: int | None = None,
+    lr_per_256: float | None = None,
+    file: FamilySource = None,
+) -> Recipe:
+    """The recipe of model ``name``'s family, scaled to ``batch_size`` and ``epochs``.
+
+    ``lr_per_256`` overrides the spec's peak learning rate per 256 images (``--lr-per-256``), as
+    ``--lr`` does in the torchvision and timm training scripts: the 350-epoch recipe's peak, reached
+    after a warm-up of a few steps when scaled to a short run, is too high for a from-scratch model
+    that trains for minutes (see README, Training)."""
     fam = spec.family_of(name, file)
     t: dict[str, Any] = fam.data.get("training")
     if t is None:
@@ -64,7 +76,7 @@ def recipe(name: str, *, batch_size: int, epochs: int | None = None, file: Famil
         rmsprop_decay=opt.get("decay", 0.9),
         momentum=opt.get("momentum", 0.0),
         epsilon=opt.get("epsilon", 1e-3),
-        peak_lr=t["lr"]["per_256_images"] * batch_size / 256,
+        peak_lr=(lr_per_256 or t["lr"]["per_256_images"]) * batch_size / 256,
         warmup_epochs=t["lr"]["warmup_epochs"] * scale,
         decay_rate=t["lr"]["decay_rate"],
         decay_epochs=t["lr"]["decay_epochs"] * scale,
