@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=float,
         help="peak learning rate per 256 images (default: the spec's recipe, 0.016 for V2)",
     )
+    p.add_argument(
+        "--init",
+        choices=("fan_in", "automl"),
+        default="fan_in",
+        help="starting weights (spec.init): fan_in (PyTorch's layer default; default) or automl's",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, help="decoding threads (default: all cores)")
     p.add_argument("--out", type=Path, default=Path("runs/train"))
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         devices=args.devices,
         lr_per_256=args.lr_per_256,
+        init=args.init,
     )
     summary = run(cfg)
     print(

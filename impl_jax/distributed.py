@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import jax
 import numpy as np
@@ -64,6 +65,12 @@ class DataParallel:
         self.process = (jax.process_index(), jax.process_count())
         self.replicas = self.mesh.size
         self.replicated = NamedSharding(self.mesh, P())
+
+    def replicate(self, tree: Any) -> Any:
+        """The same value (equal on every process) on every device of the mesh."""
+        if self.process[1] == 1:
+            return jax.device_put(tree, self.replicated)
+        return multihost_utils.host_local_array_to_global_array(tree, self.mesh, P())
 
     def batch(self, local: np.ndarray) -> jax.Array:
         """This process's rows of the global batch -> the global batch, sharded over ``data``."""

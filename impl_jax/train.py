@@ -17,9 +17,10 @@ import optax
 from flax import nnx
 
 from spec import ModelSpec
+from spec.init import initial_weights
 from training.recipe import Recipe
 
-from .build import canonical_state, from_spec
+from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import DataParallel, configure
 from .model import EfficientNet
 
@@ -106,13 +107,14 @@ class JaxEngine:
         self.process, self.replicas = self.dp.process, self.dp.replicas
         self.recipe, self.step = recipe, 0
         self.model = from_spec(ms, seed=seed)
+        load_canonical_state(self.model, initial_weights(ms, seed, scheme=recipe.init))  # the spec's init
         self.model.train()
         self.ema = from_spec(ms, seed=seed)
         nnx.update(self.ema, nnx.state(self.model, WEIGHTS))
         self.ema.eval()
         self.opt = _optimizer(self.model, recipe)
         for module in self._parts().values():  # the same state on every device of the mesh
-            nnx.update(module, jax.device_put(nnx.state(module), self.dp.replicated))
+            nnx.update(module, self.dp.replicate(nnx.state(module)))
 
     def all_sum(self, values: np.ndarray) -> np.ndarray:
         return self.dp.all_sum(values)
@@ -163,7 +165,7 @@ class JaxEngine:
                         value = jax.random.wrap_key_data(jnp.asarray(saved))
                     else:
                         value = jnp.asarray(saved, dtype=var.value.dtype)
-                    var.value = jax.device_put(value, self.dp.replicated)
+                    var.value = self.dp.replicate(value)
 
     def _parts(self) -> dict[str, Any]:
         return {"model": self.model, "ema": self.ema, "optimizer": self.opt}

@@ -25,9 +25,10 @@ import numpy as np
 import tensorflow as tf
 
 from spec import ModelSpec
+from spec.init import initial_weights
 from training.recipe import Recipe
 
-from .build import canonical_state, from_spec
+from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet
 
 STATE_FILE = "tf_state.npz"
@@ -124,6 +125,7 @@ class TFEngine:
         self._local = self.replicas // self.process[1]  # replicas of this process
         with strategy.scope():  # mirrored variables, one copy per local replica
             self.model, self.ema = from_spec(ms), from_spec(ms)
+            load_canonical_state(self.model, initial_weights(ms, seed, scheme=recipe.init))  # the spec's init
             self.opt = keras.optimizers.RMSprop(
                 learning_rate=0.0, rho=recipe.rmsprop_decay, momentum=recipe.momentum, epsilon=recipe.epsilon
             )

@@ -19,9 +19,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from spec import ModelSpec
+from spec.init import initial_weights
 from training.recipe import Recipe
 
-from .build import canonical_state, from_spec
+from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import all_sum, cross_replica_batch_norm, process_group
 from .optim import RMSpropTF
 
@@ -36,8 +37,11 @@ class TorchEngine:
             f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
         )
         self.recipe, self.seed, self.step = recipe, seed, 0
-        torch.manual_seed(seed)  # the same initial weights on every rank
-        self.model = from_spec(ms).to(self.device).train()
+        self.model = from_spec(ms)
+        load_canonical_state(
+            self.model, initial_weights(ms, seed, scheme=recipe.init)
+        )  # the spec's init, same on every rank
+        self.model = self.model.to(self.device).train()
         self.ema = copy.deepcopy(self.model).eval()
         self.forward = self.model
         if self.replicas > 1:

@@ -47,6 +47,7 @@ class RunConfig:
     workers: int | None = None
     devices: int | None = None  # local devices to replicate over (see training.engine.create)
     lr_per_256: float | None = None  # overrides the spec recipe's peak learning rate per 256 images
+    init: str = "fan_in"  # spec.init scheme of the starting weights
 
 
 def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
@@ -56,7 +57,9 @@ def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
 def run(cfg: RunConfig) -> dict[str, Any]:
     data = scan(cfg.data)
     ms = spec.resolve(cfg.model, num_classes=len(data.classes))
-    rec = recipe(cfg.model, batch_size=cfg.batch_size, epochs=cfg.epochs, lr_per_256=cfg.lr_per_256)
+    rec = recipe(
+        cfg.model, batch_size=cfg.batch_size, epochs=cfg.epochs, lr_per_256=cfg.lr_per_256, init=cfg.init
+    )
     stages = spec.schedule(cfg.model, cfg.rule, epochs=rec.epochs)
     engine = create(cfg.backend, ms, rec, cfg.seed, devices=cfg.devices)
     writer = engine.process[0] == 0  # one process writes metrics, checkpoints and plots
@@ -84,10 +87,12 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "final_eval_image_size": ms.image_size.eval,
         "final_val_accuracy": final,
         "chance": 1.0 / len(data.classes),
+        "val_images": len(data.val),
         "replicas": engine.replicas,
         "skipped_images": len(data.skipped),
         "stages": [s.to_dict() for s in stages],
         "peak_lr": rec.peak_lr,
+        "init": rec.init,
         "recipe_cite": rec.cite,
     }
     if writer:

@@ -37,6 +37,7 @@ class Recipe:
     ema_decay: float
     randaug_layers: int
     cite: str
+    init: str = "fan_in"  # spec.init scheme the trainer starts from
 
     def lr_at(self, epoch: float) -> float:
         """Learning rate at a (fractional) epoch of this run."""
@@ -54,6 +55,7 @@ def recipe(
     batch_size: int,
     epochs: int | None = None,
     lr_per_256: float | None = None,
+    init: str = "fan_in",
     file: FamilySource = None,
 ) -> Recipe:
     """The recipe of model ``name``'s family, scaled to ``batch_size`` and ``epochs``.
@@ -61,7 +63,8 @@ def recipe(
     ``lr_per_256`` overrides the spec's peak learning rate per 256 images (``--lr-per-256``), as
     ``--lr`` does in the torchvision and timm training scripts: the 350-epoch recipe's peak, reached
     after a warm-up of a few steps when scaled to a short run, is too high for a from-scratch model
-    that trains for minutes (see README, Training)."""
+    that trains for minutes (see README, Training). ``init`` names the ``spec.init`` scheme of the
+    starting weights (``--init``)."""
     fam = spec.family_of(name, file)
     t: dict[str, Any] = fam.data.get("training")
     if t is None:
@@ -85,4 +88,5 @@ def recipe(
         ema_decay=t["ema_decay"],
         randaug_layers=t["randaug_layers"],
         cite=t["cite"],
+        init=init,
     )

@@ -1,5 +1,7 @@
 """Progressive-learning training on the JAX backend (see tests/training/loop_checks.py)."""
 
+import sys
+
 import pytest
 
 from tests.training import loop_checks
@@ -19,3 +21,17 @@ def test_resume_refuses_another_model(tmp_path):
 def test_two_devices_match_one(tmp_path):
     errors = loop_checks.check_data_parallel("jax", tmp_path)
     print(f"jax 2 devices vs 1: {errors}")
+
+
+def test_short_run_learns(tmp_path):
+    loop_checks.check_accuracy_above_chance("jax", tmp_path)
+
+
+def test_two_jax_distributed_processes_match_one(tmp_path):
+    launcher = [sys.executable, "-m", "tests.training.jax_processes", "2"]
+    errors = loop_checks.check_data_parallel("jax", tmp_path, launcher)
+    print(f"jax.distributed 2 processes vs 1: {errors}")
+
+
+def test_starts_from_the_spec_init(tiny):
+    loop_checks.check_starts_from_spec_init("jax", tiny)

@@ -16,3 +16,11 @@ def test_two_devices_match_one(tmp_path):
     own process, since TF splits the CPU only before it initialises its devices."""
     errors = loop_checks.check_data_parallel("tf", tmp_path)
     print(f"tf 2 devices vs 1: {errors}")
+
+
+def test_short_run_learns(tmp_path):
+    loop_checks.check_accuracy_above_chance("tf", tmp_path)
+
+
+def test_starts_from_the_spec_init(tiny):
+    loop_checks.check_starts_from_spec_init("tf", tiny)
