@@ -170,7 +170,7 @@ def optimizer_case() -> tuple[np.ndarray, list[np.ndarray], dict[str, float]]:
 
 
 ACCURACY_EPOCHS = 4
-ACCURACY_LR_PER_256 = 0.004  # the README's short-run value (--lr-per-256)
+ACCURACY_LR_PER_256 = 0.008  # the README short-run value (--lr-per-256)
 
 
 def check_accuracy_above_chance(backend: str, tmp_path: Path) -> float:
@@ -186,6 +186,7 @@ def check_accuracy_above_chance(backend: str, tmp_path: Path) -> float:
         out=tmp_path / "run",
         epochs=ACCURACY_EPOCHS,
         batch_size=32,
+        rule="code",
         lr_per_256=ACCURACY_LR_PER_256,
         progress=False,
     )
