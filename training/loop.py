@@ -244,6 +244,7 @@ def plot(history: list[dict[str, Any]], path: Path, *, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] + 1 for r in history]
     fig, (ax_loss, ax_acc, ax_size) = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -256,17 +257,16 @@ def plot(history: list[dict[str, Any]], path: Path, *, title: str) -> None:
     ax_size.step(
         epochs,
         [r["applied"].get("image_size", r["schedule"]["image_size"]) for r in history],
+        "o-",
         where="mid",
-        label="image size",
     )
-    ax_size.set(title="image size (px) and dropout", xlabel="epoch")
+    ax_size.set(title="image size (blue, px) and dropout (red)", xlabel="epoch", ylabel="px")
     twin = ax_size.twinx()
-    twin.plot(
-        epochs,
-        [r["applied"].get("dropout", r["schedule"]["dropout"]) for r in history],
-        "r--",
-        label="dropout",
-    )
+    dropout = [r["applied"].get("dropout", r["schedule"]["dropout"]) for r in history]
+    twin.plot(epochs, dropout, "r--s")
+    twin.set(ylabel="dropout", ylim=(0, max(0.5, max(dropout) * 1.2)))
+    for ax in (ax_loss, ax_acc, ax_size):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
