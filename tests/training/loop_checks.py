@@ -26,22 +26,26 @@ def tiny_data(root: Path) -> Path:
     return write_folder(root, {c: (6, 2) for c in "abcd"}, size=48)
 
 
-def metrics(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-
-
-def check_schedule_resume_determinism(backend: str, tmp_path: Path) -> None:
-    data = tiny_data(tmp_path / "data")
-    cfg = RunConfig(
+def tiny_run(backend: str, tmp_path: Path, out: str) -> RunConfig:
+    """A 4-epoch V2-B0 run on a 4-class, 24-image dataset drawn under ``tmp_path``."""
+    return RunConfig(
         backend=backend,
         model=MODEL,
-        data=data,
-        out=tmp_path / "full",
+        data=tiny_data(tmp_path / "data"),
+        out=tmp_path / out,
         epochs=EPOCHS,
         batch_size=8,
         progress=False,
         workers=2,
     )
+
+
+def metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def check_schedule_resume_determinism(backend: str, tmp_path: Path) -> None:
+    cfg = tiny_run(backend, tmp_path, "full")
     summary = run(cfg)
     full = metrics(cfg.out)
     expected = spec.schedule(MODEL, "paper", epochs=EPOCHS)
@@ -94,17 +98,7 @@ def _run_epochs(cfg: RunConfig, epochs_done: int) -> None:
 
 
 def check_resume_refuses_another_model(backend: str, tmp_path: Path) -> None:
-    data = tiny_data(tmp_path / "data")
-    cfg = RunConfig(
-        backend=backend,
-        model=MODEL,
-        data=data,
-        out=tmp_path / "run",
-        epochs=EPOCHS,
-        batch_size=8,
-        progress=False,
-        workers=2,
-    )
+    cfg = tiny_run(backend, tmp_path, "run")
     _run_epochs(cfg, 1)
     other = RunConfig(**{**cfg.__dict__, "model": "efficientnetv2-b1", "resume": True})
     with pytest.raises(checkpoint.ResumeError, match="model 'efficientnetv2-b0'.*'efficientnetv2-b1'"):
