@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 import spec
+from effnet_cli import malloc
 from spec import ModelSpec
 
 LR = 0.01
@@ -223,7 +224,9 @@ IMPLS: dict[str, Impl] = {
 
 
 def environment(impl: Impl) -> dict[str, str]:
-    env = dict(os.environ)
+    """Every worker gets the same process environment: its backend's variables and huge pages for
+    malloc (``effnet_cli.malloc``; it speeds up XLA:CPU steps and leaves PyTorch and TF unchanged)."""
+    env = malloc.environment(os.environ)
     env.update(impl.env)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env

@@ -15,7 +15,7 @@ from training.checkpoint import ResumeError
 from training.errors import DataError
 from weights_convert import WeightsError
 
-from . import bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
+from . import bench_cmd, conformance_cmd, convert_cmd, malloc, spec_cmd, train_cmd
 
 COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd)
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # run as the command (not called from Python): see malloc.py
+        malloc.reexec_with_huge_pages()
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
