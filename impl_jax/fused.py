@@ -1,5 +1,4 @@
-"""Layer formulations that XLA:CPU runs fast. Two with hand-written gradients, because XLA:CPU runs
-their automatic ones slowly:
+"""Two layers with hand-written gradients, because XLA:CPU runs their automatic ones slowly:
 
 - ``depthwise_conv``: a depthwise convolution as k*k shifted multiplies. XLA:CPU's own depthwise
   convolution is slow in every direction; differentiating the shifted form automatically makes XLA
@@ -7,9 +6,6 @@ their automatic ones slowly:
   gradient once per tap for the input gradient.
 - ``batch_norm_act``: training-mode batch normalisation followed by the activation. Its automatic
   gradient materialises several full-size intermediates per layer.
-
-and ``patches``, the im2col view that turns a convolution over few channels (the stem) into one
-matmul.
 
 The depthwise kernel gradient sums its k*k products with one *variadic* ``lax.reduce``, which XLA
 fuses into a single pass over the inputs instead of writing each shifted product out and summing it
@@ -53,12 +49,6 @@ def _taps(xp: jax.Array, k: int, stride: int, out_hw: tuple[int, int]):
 
 def _pad(x: jax.Array, pads: Pads) -> jax.Array:
     return jnp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-
-
-def patches(x: jax.Array, k: int, stride: int, pads: Pads, out_hw: tuple[int, int]) -> jax.Array:
-    """The k*k shifted views of ``x`` side by side: (N, Ho, Wo, k*k*C), ordered as an HWIO kernel
-    flattens, so ``patches(...) @ kernel.reshape(-1, cout)`` is the convolution."""
-    return jnp.concatenate([tap for _, _, tap in _taps(_pad(x, pads), k, stride, out_hw)], axis=-1)
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))

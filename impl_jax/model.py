@@ -28,15 +28,11 @@ ACTIVATIONS = {name: functions[0] for name, functions in fused.ACTIVATIONS.items
 GATES = {"sigmoid": jax.nn.sigmoid}
 Pooling = Literal["avg", "max"] | None
 DEPTHWISE_MODES = ("xla", "shifted")
-# a conv with at most this many inputs per output pixel (k*k*cin: the 3-channel stem's 27) runs as one
-# matmul over its patches: 4.0 vs 10.9 ms for the V2-B0 stem at 192 px on XLA:CPU, forward
-PATCH_MATMUL_MAX = 32
 
 
 class Conv(nnx.Module):
     """NHWC conv with an HWIO kernel ((kh, kw, 1, C) when depthwise) and the spec's padding, computed
-    from the (static) input size. A 1x1 conv is computed as a matmul, and so is a conv over few
-    channels (the stem), on its patches. ``depthwise_mode="shifted"``
+    from the (static) input size. A 1x1 conv is computed as a matmul. ``depthwise_mode="shifted"``
     evaluates a depthwise conv as k*k shifted multiplies with a hand-written gradient
     (``fused.depthwise_conv``; XLA's CPU depthwise convolution is slow)."""
 
@@ -74,8 +70,6 @@ class Conv(nnx.Module):
         out_hw = (output_size(x.shape[1], s), output_size(x.shape[2], s))
         if k == 1 and s == 1 and not self.depthwise:  # XLA:CPU differentiates dots faster than convs
             y = x @ kernel[0, 0]
-        elif not self.depthwise and k * k * x.shape[-1] <= PATCH_MATMUL_MAX:
-            y = fused.patches(x, k, s, padding, out_hw) @ kernel.reshape(-1, kernel.shape[-1])
         elif self.depthwise and self.depthwise_mode == "shifted" and k > 1:
             y = fused.depthwise_conv(x, kernel, s, padding, out_hw)
         else:
