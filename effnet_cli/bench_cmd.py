@@ -27,6 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         c.add_argument("--modes", help="comma-separated mode names to keep (default: every mode)")
         c.add_argument("--steps", type=int, default=5, help="steps timed between two syncs")
         c.add_argument("--repeats", type=int, default=3, help="repeats; the median is reported")
+        c.add_argument(
+            "--rounds",
+            type=int,
+            default=1,
+            help="measure the whole table this many times, interleaved, and report each row's median "
+            "round (steadier ratios on a shared machine)",
+        )
         c.add_argument("--timeout", type=float, default=900, help="seconds per measurement process")
         c.add_argument("--out", type=Path, default=Path("out/bench"))
         c.add_argument("--no-progress", action="store_true")
@@ -52,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         args.steps,
         args.repeats,
         tuple(m.strip() for m in args.modes.split(",")) if args.modes else None,
+        args.rounds,
     )
     result = run(plan, timeout=args.timeout, progress=not args.no_progress)
     print(markdown(result))

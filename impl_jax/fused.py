@@ -1,9 +1,10 @@
-"""Two layers with hand-written gradients, because XLA:CPU runs their automatic ones slowly:
+"""Layers with hand-written gradients, because XLA:CPU runs their automatic ones slowly:
 
 - ``depthwise_conv``: a depthwise convolution as k*k shifted multiplies. XLA:CPU's own depthwise
   convolution is slow in every direction; differentiating the shifted form automatically makes XLA
   copy out every shifted slice of the input for the kernel gradient and recompute the upstream
   gradient once per tap for the input gradient.
+- ``dense_conv``: XLA's convolution, but the kernel gradient as one matmul per kernel tap.
 - ``batch_norm_act``: training-mode batch normalisation followed by the activation. Its automatic
   gradient materialises several full-size intermediates per layer.
 
@@ -100,6 +101,47 @@ def _depthwise_backward(
 
 
 depthwise_conv.defvjp(_depthwise_forward, _depthwise_backward)
+
+
+# ---- dense convolution (k > 1) ---------------------------------------------------------------------
+
+
+def _dense(x: jax.Array, kernel: jax.Array, stride: int, pads: Pads) -> jax.Array:
+    return lax.conv_general_dilated(
+        x, kernel, (stride, stride), pads, dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def dense_conv(
+    x: jax.Array, kernel: jax.Array, stride: int, pads: Pads, out_hw: tuple[int, int]
+) -> jax.Array:
+    """NHWC ``x`` * HWIO ``kernel``: XLA's convolution forward and input gradient; the kernel gradient
+    as one matmul per tap (shifted input^T @ dy), which XLA:CPU runs about twice as fast as its own
+    kernel-gradient convolution (e.g. 22 vs 43 ms for 16x48x48, 48 -> 192 channels)."""
+    return _dense(x, kernel, stride, pads)
+
+
+def _dense_forward(x, kernel, stride, pads, out_hw):
+    return _dense(x, kernel, stride, pads), (x, kernel)
+
+
+def _dense_backward(stride, pads, out_hw, saved, dy):
+    x, kernel = saved
+    dx = jax.vjp(lambda v: _dense(v, kernel, stride, pads), x)[1](dy)[0]
+    k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
+    rows = dy.reshape(-1, cout)
+    wide = jnp.promote_types(dy.dtype, jnp.float32)
+    dk = jnp.stack(
+        [
+            lax.dot_general(tap.reshape(-1, cin), rows, (((0,), (0,)), ((), ())), preferred_element_type=wide)
+            for _, _, tap in _taps(_pad(x, pads), k, stride, out_hw)
+        ]
+    )
+    return dx, dk.reshape(kernel.shape).astype(kernel.dtype)
+
+
+dense_conv.defvjp(_dense_forward, _dense_backward)
 
 
 # ---- batch normalisation (training mode) + activation -------------------------------------------

@@ -32,7 +32,8 @@ DEPTHWISE_MODES = ("xla", "shifted")
 
 class Conv(nnx.Module):
     """NHWC conv with an HWIO kernel ((kh, kw, 1, C) when depthwise) and the spec's padding, computed
-    from the (static) input size. A 1x1 conv is computed as a matmul. ``depthwise_mode="shifted"``
+    from the (static) input size. A 1x1 conv is computed as a matmul, other dense convs with a
+    hand-written kernel gradient (``fused.dense_conv``). ``depthwise_mode="shifted"``
     evaluates a depthwise conv as k*k shifted multiplies with a hand-written gradient
     (``fused.depthwise_conv``; XLA's CPU depthwise convolution is slow)."""
 
@@ -72,6 +73,8 @@ class Conv(nnx.Module):
             y = x @ kernel[0, 0]
         elif self.depthwise and self.depthwise_mode == "shifted" and k > 1:
             y = fused.depthwise_conv(x, kernel, s, padding, out_hw)
+        elif not self.depthwise:
+            y = fused.dense_conv(x, kernel, s, padding, out_hw)
         else:
             y = lax.conv_general_dilated(
                 x,
@@ -79,7 +82,7 @@ class Conv(nnx.Module):
                 (s, s),
                 padding,
                 dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                feature_group_count=x.shape[-1] if self.depthwise else 1,
+                feature_group_count=x.shape[-1],
             )
         return y + self.bias.value.astype(y.dtype) if self.bias is not None else y
 

@@ -60,6 +60,31 @@ def test_depthwise_matches_grouped_convolution(height, width, kernel, stride, pa
             assert max_rel(got, want) <= BOUND
 
 
+@pytest.mark.parametrize(
+    ("size", "stride", "padding"), [(15, 2, "tf_same"), (12, 1, "symmetric"), (8, 2, "tf_same")]
+)
+def test_dense_conv_matches_automatic_gradient(size, stride, padding):
+    rng = np.random.default_rng(3)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.standard_normal((2, size, size + 1, 3)))
+        k = jnp.asarray(rng.standard_normal((3, 3, 3, 4)))
+        padded = (pads(padding, size, 3, stride), pads(padding, size + 1, 3, stride))
+        out_hw = (output_size(size, stride), output_size(size + 1, stride))
+        ours = jax.vjp(lambda x, k: fused.dense_conv(x, k, stride, padded, out_hw), x, k)
+        reference = jax.vjp(
+            lambda x, k: lax.conv_general_dilated(
+                x, k, (stride, stride), padded, dimension_numbers=("NHWC", "HWIO", "NHWC")
+            ),
+            x,
+            k,
+        )
+        cotangent = jnp.asarray(rng.standard_normal(ours[0].shape))
+        for got, want in zip(
+            (ours[0], *ours[1](cotangent)), (reference[0], *reference[1](cotangent)), strict=True
+        ):
+            assert max_rel(got, want) <= BOUND
+
+
 def _reference_bn(x, scale, bias, epsilon, activation):
     mean = jnp.mean(x, axis=(0, 1, 2))
     var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
