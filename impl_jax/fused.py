@@ -28,6 +28,11 @@ from jax import lax
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
 
+def wide(dtype: jnp.dtype) -> jnp.dtype:
+    """The dtype sums and statistics are kept in: float32, or the input's if wider (bf16 -> f32)."""
+    return jnp.promote_types(dtype, jnp.float32)
+
+
 def _sums(*arrays: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, ...]:
     """Sum every array over ``axes`` in one fused pass (a variadic reduce)."""
     zeros = tuple(jnp.zeros((), a.dtype) for a in arrays)
@@ -94,8 +99,8 @@ def _depthwise_backward(
         for j in range(k):
             term = dyp[:, top + i : top + i + h, left + j : left + j + w, :] * kernel[k - 1 - i, k - 1 - j, 0]
             dx = term if dx is None else dx + term
-    wide = jnp.promote_types(dy.dtype, jnp.float32)  # sum bf16 products in float32
-    products = [tap.astype(wide) * dy.astype(wide) for _, _, tap in _taps(_pad(x, pads), k, stride, out_hw)]
+    acc = wide(dy.dtype)
+    products = [tap.astype(acc) * dy.astype(acc) for _, _, tap in _taps(_pad(x, pads), k, stride, out_hw)]
     dk = jnp.stack([s.sum(0) for s in _sums(*products, axes=(1, 2))])  # (N, C) partials: faster
     return dx, dk.reshape(kernel.shape).astype(kernel.dtype)
 
@@ -131,10 +136,10 @@ def _dense_backward(stride, pads, out_hw, saved, dy):
     dx = jax.vjp(lambda v: _dense(v, kernel, stride, pads), x)[1](dy)[0]
     k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     rows = dy.reshape(-1, cout)
-    wide = jnp.promote_types(dy.dtype, jnp.float32)
+    acc = wide(dy.dtype)
     dk = jnp.stack(
         [
-            lax.dot_general(tap.reshape(-1, cin), rows, (((0,), (0,)), ((), ())), preferred_element_type=wide)
+            lax.dot_general(tap.reshape(-1, cin), rows, (((0,), (0,)), ((), ())), preferred_element_type=acc)
             for _, _, tap in _taps(_pad(x, pads), k, stride, out_hw)
         ]
     )
@@ -172,7 +177,7 @@ def batch_norm_act(
 
 def _bn_forward(x, scale, bias, epsilon, activation):
     axes = tuple(range(x.ndim - 1))
-    xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    xf = x.astype(wide(x.dtype))
     count = xf.size // xf.shape[-1]
     mean = jnp.mean(xf, axis=axes)
     centred = xf - mean
@@ -185,7 +190,7 @@ def _bn_forward(x, scale, bias, epsilon, activation):
 
 def _bn_backward(epsilon, activation, saved, cotangents):
     x, mean, rstd, scale, bias = saved
-    stats = jnp.promote_types(x.dtype, jnp.float32)
+    stats = wide(x.dtype)
     dy = cotangents[0].astype(stats)  # mean/var feed only the running averages: no gradient
     axes = tuple(range(x.ndim - 1))
     xhat = (x.astype(stats) - mean) * rstd

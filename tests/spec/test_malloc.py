@@ -9,7 +9,8 @@ import pytest
 from effnet_cli import malloc
 
 glibc_only = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="a glibc tunable"
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="GLIBC_TUNABLES exists only where the C library is glibc (Linux)",
 )
 
 
