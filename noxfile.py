@@ -2,10 +2,18 @@
 
 Default sessions (the README's test command, `python3 -m nox`): lint, spec, one per backend whose
 tests exist, conformance. Slow or special sessions (conformance-full, bench) run only when named.
+
+Every session that needs a framework shares one virtualenv, ``.nox/frameworks``, holding all three:
+PyTorch's CUDA build alone is 5.5 GB, and one copy per session filled the CI machine's disk. What a
+backend may import is checked by ``tests/conformance/test_isolation.py`` (each backend builds and runs
+with the other two frameworks blocked), not by leaving them uninstalled.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nox
@@ -14,14 +22,9 @@ nox.options.error_on_missing_interpreters = False
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
-# backend name (also the value of EFFNET_BACKEND that selects it) -> pip extras its session needs
-# (torch beside jax/tf: their tests load torchvision/timm checkpoints)
-BACKENDS = {
-    "torch": ("torch",),
-    "jax": ("jax", "torch"),
-    "tf": ("tf", "torch"),
-}
-ALL_EXTRAS = ("torch", "jax", "tf")
+# backend names, also the values of EFFNET_BACKEND that select them
+BACKENDS = ("torch", "jax", "tf")
+FRAMEWORKS_VENV = ROOT / ".nox" / "frameworks"
 BACKEND_ENV = "EFFNET_BACKEND"
 # every test run: the ci hypothesis profile, and huge pages for malloc (effnet_cli/malloc.py: JAX's
 # CPU training steps run ~30% faster; the `effnet` command sets the same for itself)
@@ -33,9 +36,23 @@ def _ready(backend: str) -> bool:
     return (ROOT / "tests" / backend).is_dir()
 
 
-def _install(session: nox.Session, *extras: str) -> None:
-    spec = ".[" + ",".join(("test", *extras)) + "]"
-    session.install("-e", spec)
+def _install(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+
+
+def _frameworks(session: nox.Session) -> Callable[..., None]:
+    """Create (once) and update the shared virtualenv holding every framework; return a runner for
+    its programs (its bin first on PATH, so the tests' `python3` subprocesses use it too)."""
+    bin_dir = FRAMEWORKS_VENV / "bin"
+    if not (bin_dir / "python").exists():
+        session.run(sys.executable, "-m", "venv", str(FRAMEWORKS_VENV))
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-e", ".[test,torch,jax,tf]")
+    venv_env = {"VIRTUAL_ENV": str(FRAMEWORKS_VENV), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def run(program: str, *args: str, env: dict[str, str] | None = None) -> None:
+        session.run(str(bin_dir / program), *args, env={**venv_env, **(env or {})})
+
+    return run
 
 
 @nox.session
@@ -53,63 +70,59 @@ def spec(session: nox.Session) -> None:
     session.run("pytest", "tests/spec", "tests/training", *session.posargs, env=TEST_ENV)
 
 
-for _backend, _extras in BACKENDS.items():
+for _backend in BACKENDS:
 
-    @nox.session(name=_backend, default=_ready(_backend))
-    def _backend_session(
-        session: nox.Session, backend: str = _backend, extras: tuple[str, ...] = _extras
-    ) -> None:
-        _install(session, *extras)
-        env = {BACKEND_ENV: backend, **TEST_ENV}
-        session.run("pytest", f"tests/{backend}", "tests/conformance", *session.posargs, env=env)
+    @nox.session(name=_backend, default=_ready(_backend), venv_backend="none")
+    def _backend_session(session: nox.Session, backend: str = _backend) -> None:
+        run = _frameworks(session)
+        run(
+            "pytest",
+            f"tests/{backend}",
+            "tests/conformance",
+            *session.posargs,
+            env={BACKEND_ENV: backend, **TEST_ENV},
+        )
 
     _backend_session.__doc__ = f"The {_backend} backend and its converters ({BACKEND_ENV}={_backend})."
 
 
-@nox.session(default=(ROOT / "tests" / "conformance").is_dir())
+@nox.session(default=(ROOT / "tests" / "conformance").is_dir(), venv_backend="none")
 def conformance(session: nox.Session) -> None:
     """Every installed backend against the numpy reference and against each other."""
-    _install(session, *ALL_EXTRAS)
-    session.run("pytest", "tests/conformance", *session.posargs, env={BACKEND_ENV: "all", **TEST_ENV})
+    run = _frameworks(session)
+    run("pytest", "tests/conformance", *session.posargs, env={BACKEND_ENV: "all", **TEST_ENV})
 
 
-@nox.session(name="conformance-full", default=False)
+@nox.session(name="conformance-full", default=False, venv_backend="none")
 def conformance_full(session: nox.Session) -> None:
     """Slow: every torchvision/timm/keras model against ours (pytest -m slow)."""
-    _install(session, *ALL_EXTRAS)
-    session.run(
-        "pytest",
-        "tests",
-        "-m",
-        "slow",
-        *session.posargs,
-        env={BACKEND_ENV: "all", **TEST_ENV},
-    )
+    run = _frameworks(session)
+    run("pytest", "tests", "-m", "slow", *session.posargs, env={BACKEND_ENV: "all", **TEST_ENV})
 
 
-@nox.session(default=False)
+@nox.session(default=False, venv_backend="none")
 def report(session: nox.Session) -> None:
     """The conformance report (Markdown, JSON, heatmap PNG) for every installed backend -> out/conformance."""
-    _install(session, *ALL_EXTRAS)
-    session.run("effnet", "conformance", "report", "--out", "out/conformance")
+    run = _frameworks(session)
+    run("effnet", "conformance", "report", "--out", "out/conformance")
 
 
-@nox.session(default=False)
+@nox.session(default=False, venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Speed: every implementation (ours and the references) side by side on CPU -> out/bench."""
-    _install(session, *ALL_EXTRAS)
+    run = _frameworks(session)
     for kind in ("train", "infer"):
-        session.run("effnet", "bench", kind, *(session.posargs or ["--sizes", "128,192"]))
+        run("effnet", "bench", kind, *(session.posargs or ["--sizes", "128,192"]))
 
 
-@nox.session(default=False)
+@nox.session(default=False, venv_backend="none")
 def demo(session: nox.Session) -> None:
     """The README's main job: a short progressive-learning run of EfficientNetV2-B0 on the built-in data
     (torch, 4 epochs of the automl code's schedule, about 4 minutes on 2 cores), writing
     out/demo/{metrics.jsonl,progress.png,summary.json}."""
-    _install(session, "torch")
-    session.run("effnet", "spec", "schedule", "efficientnetv2-b0", "--rule", "code", "--epochs", "4")
-    session.run(
+    run = _frameworks(session)
+    run("effnet", "spec", "schedule", "efficientnetv2-b0", "--rule", "code", "--epochs", "4")
+    run(
         "effnet",
         "train",
         *(
