@@ -123,6 +123,7 @@ def jax_ours(
     from flax import nnx
 
     import impl_jax
+    from impl_jax.state_jit import StateJit
 
     jax.config.update("jax_default_matmul_precision", "highest")  # no TF32 on GPU for fp32
     model = impl_jax.from_spec(ms, dtype=jnp.bfloat16 if precision == "bf16" else None)
@@ -134,7 +135,6 @@ def jax_ours(
         return Step(lambda: forward(model, jx), jax.block_until_ready)
     model.train()
 
-    @nnx.jit
     def step(m: Any, xs: jax.Array, oh: jax.Array) -> jax.Array:
         def loss_fn(mm: Any) -> jax.Array:
             return -jnp.mean(jnp.sum(oh * jax.nn.log_softmax(mm(xs).astype(jnp.float32)), axis=-1))
@@ -144,7 +144,11 @@ def jax_ours(
         nnx.update(m, jax.tree.map(lambda p, g: p - LR * g, params, grads))
         return loss
 
-    return Step(lambda: step(model, jx, onehot), jax.block_until_ready)
+    if "nnx.jit" in mode:  # flax's own transform, which re-walks the module graph every call
+        nnx_step = nnx.jit(step)
+        return Step(lambda: nnx_step(model, jx, onehot), jax.block_until_ready)
+    state_step = StateJit(step, model)
+    return Step(lambda: state_step(jx, onehot), jax.block_until_ready)
 
 
 # ---- Keras: ours (TF backend) and keras.applications (TF and JAX backends) ------------------------
@@ -211,7 +215,14 @@ IMPLS: dict[str, Impl] = {
     "torch": Impl(
         "torch", True, "torch", {}, ("eager NCHW", "eager channels_last", "compile channels_last"), torch_ours
     ),
-    "jax": Impl("jax", True, "jax", {}, ("jit depthwise=xla", "jit depthwise=shifted"), jax_ours),
+    "jax": Impl(
+        "jax",
+        True,
+        "jax",
+        {},
+        ("jit depthwise=xla", "jit depthwise=shifted", "nnx.jit depthwise=shifted"),
+        jax_ours,
+    ),
     "tf": Impl("tf", True, "tf", {"KERAS_BACKEND": "tensorflow"}, ("no XLA", "xla"), tf_ours),
     "torchvision": Impl(
         "torchvision", False, "torch", {}, ("eager NCHW", "eager channels_last"), torch_reference

@@ -1,6 +1,7 @@
 """The JAX trainer engine (see ``training.engine.Engine``): optax RMSProp (+ coupled L2 weight decay
-on non-BN weights) with the spec's recipe through ``nnx.Optimizer``, an EMA model, one ``nnx.jit``
-step (retraced when the stage's image size or dropout changes), exact resume: every NNX variable
+on non-BN weights) with the spec's recipe through ``nnx.Optimizer``, an EMA model, one jitted step on
+the model, EMA and optimizer state (``StateJit``; retraced when the stage's image size or dropout
+changes), exact resume: every NNX variable
 of the model, EMA and optimizer (RNG keys included) saved as arrays, and data parallel by sharding
 the global batch over a device mesh (``impl_jax.distributed``)."""
 
@@ -23,6 +24,7 @@ from training.recipe import Recipe
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import DataParallel, configure
 from .model import EfficientNet
+from .state_jit import StateJit
 
 WEIGHTS = nnx.Any(nnx.Param, nnx.BatchStat)  # what the EMA averages
 
@@ -59,7 +61,6 @@ def _optimizer(model: EfficientNet, recipe: Recipe) -> nnx.Optimizer:
     return nnx.Optimizer(model, optax.inject_hyperparams(make)(learning_rate=0.0), wrt=nnx.Param)
 
 
-@nnx.jit
 def _train_step(
     model: EfficientNet,
     ema: EfficientNet,
@@ -115,23 +116,33 @@ class JaxEngine:
         self.opt = _optimizer(self.model, recipe)
         for module in self._parts().values():  # the same state on every device of the mesh
             nnx.update(module, self.dp.replicate(nnx.state(module)))
+        self._compiled: StateJit | None = None  # holds the live state between steps
+
+    def _jitted_step(self) -> StateJit:
+        if self._compiled is None:
+            self.model.train()
+            self._compiled = StateJit(_train_step, self.model, self.ema, self.opt)
+        return self._compiled
+
+    def _settle(self) -> None:
+        """Bring the model, EMA and optimizer up to date before anything reads or changes them."""
+        if self._compiled is not None:
+            self._compiled.sync()
+            self._compiled = None
 
     def all_sum(self, values: np.ndarray) -> np.ndarray:
         return self.dp.all_sum(values)
 
     def set_dropout(self, rate: float) -> None:
+        self._settle()
         self.model.set_regularization(dropout=rate)
 
     def observed(self) -> dict[str, float]:
         return {"dropout": float(self.model.dropout.rate)}
 
     def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
-        self.model.train()
         self.step += 1
-        loss, acc = _train_step(
-            self.model,
-            self.ema,
-            self.opt,
+        loss, acc = self._jitted_step()(
             self.dp.batch(x),
             self.dp.batch(y),
             jnp.float32(lr),
@@ -140,6 +151,7 @@ class JaxEngine:
         return float(loss), float(acc)
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
+        self._settle()
         self.ema.eval()
         n, full = len(x), self.recipe.batch_size // self.process[1]
         if n < full:  # pad the last partial batch: one compiled shape per image size
@@ -147,6 +159,7 @@ class JaxEngine:
         return self.dp.local(_evaluate(self.ema, self.dp.batch(x)))[:n]
 
     def save(self, directory: Path) -> None:
+        self._settle()
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {
             f"{part}/{k}": _to_numpy(v.value)
@@ -156,6 +169,7 @@ class JaxEngine:
         np.savez(directory / "jax_state.npz", step=np.int64(self.step), **arrays)
 
     def load(self, directory: Path) -> None:
+        self._settle()
         with np.load(directory / "jax_state.npz") as data:
             self.step = int(data["step"])
             for part, module in self._parts().items():
@@ -171,6 +185,7 @@ class JaxEngine:
         return {"model": self.model, "ema": self.ema, "optimizer": self.opt}
 
     def canonical_weights(self) -> dict[str, np.ndarray]:
+        self._settle()
         return canonical_state(self.ema)
 
 

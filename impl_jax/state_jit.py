@@ -1,0 +1,49 @@
+"""``StateJit``: ``jax.jit`` of a function that updates NNX objects in place, run on their state as a
+flat list of arrays.
+
+``nnx.jit`` walks the module graph in Python on every call, before and after the compiled step: for
+an EfficientNetV2 training step on a 2-core CPU that is about 20 ms (V2-B0) to 35 ms (V2-S) per call,
+8–10% of a 128 px step. Here the graph is split once; each call hands XLA only the array leaves and
+gets the updated leaves back. The objects themselves see the new state only when ``sync()`` writes it
+into them. The leaves are not donated: objects sharing an array (an EMA copied from its model) would
+donate one buffer twice.
+
+Rules for users: call ``sync()`` before reading the objects outside the step, and build a new
+``StateJit`` after changing them (their weights, a dropout rate, train/eval mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import jax
+from flax import nnx
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _pure_step(
+    fn: Callable[..., Any], graphdef: Any, treedef: Any, leaves: list[jax.Array], *args: Any
+) -> tuple[Any, list[jax.Array]]:
+    # copy=True: fresh Variables inside this trace, so fn may mutate them under nnx transforms
+    objects = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves), copy=True)
+    out = fn(*objects, *args)
+    return out, jax.tree.leaves(nnx.state(objects))
+
+
+class StateJit:
+    def __init__(self, fn: Callable[..., Any], *objects: Any) -> None:
+        """``fn(*objects, *args)`` may mutate the objects (parameters, batch statistics, RNG state);
+        ``StateJit(fn, *objects)(*args)`` returns what ``fn`` returns. One compilation per function,
+        graph structure and argument shapes, shared by every ``StateJit`` of them."""
+        self.fn, self.objects = fn, objects
+        self._graphdef, state = nnx.split(objects)
+        self._leaves, self._treedef = jax.tree.flatten(state)
+
+    def __call__(self, *args: Any) -> Any:
+        out, self._leaves = _pure_step(self.fn, self._graphdef, self._treedef, self._leaves, *args)
+        return out
+
+    def sync(self) -> None:
+        """Write the current state into the objects."""
+        nnx.update(self.objects, jax.tree.unflatten(self._treedef, self._leaves))
