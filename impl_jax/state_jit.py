@@ -14,21 +14,25 @@ Rules for users: call ``sync()`` before reading the objects outside the step, an
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache
 from typing import Any
 
 import jax
 from flax import nnx
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
-def _pure_step(
-    fn: Callable[..., Any], graphdef: Any, treedef: Any, leaves: list[jax.Array], *args: Any
-) -> tuple[Any, list[jax.Array]]:
-    # copy=True: fresh Variables inside this trace, so fn may mutate them under nnx transforms
-    objects = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves), copy=True)
-    out = fn(*objects, *args)
-    return out, jax.tree.leaves(nnx.state(objects))
+@lru_cache(maxsize=64)
+def _jitted(fn: Callable[..., Any], graphdef: Any, treedef: Any) -> Callable[..., Any]:
+    """One jitted step per function and graph structure, looked up once per ``StateJit`` (hashing a
+    graph definition takes ~10 ms, too long to repeat on every call as a static argument)."""
+
+    def pure(leaves: list[jax.Array], *args: Any) -> tuple[Any, list[jax.Array]]:
+        # copy=True: fresh Variables inside this trace, so fn may mutate them under nnx transforms
+        objects = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves), copy=True)
+        out = fn(*objects, *args)
+        return out, jax.tree.leaves(nnx.state(objects))
+
+    return jax.jit(pure)
 
 
 class StateJit:
@@ -39,9 +43,10 @@ class StateJit:
         self.fn, self.objects = fn, objects
         self._graphdef, state = nnx.split(objects)
         self._leaves, self._treedef = jax.tree.flatten(state)
+        self._step = _jitted(fn, self._graphdef, self._treedef)
 
     def __call__(self, *args: Any) -> Any:
-        out, self._leaves = _pure_step(self.fn, self._graphdef, self._treedef, self._leaves, *args)
+        out, self._leaves = self._step(self._leaves, *args)
         return out
 
     def sync(self) -> None:
