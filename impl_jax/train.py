@@ -1,9 +1,8 @@
 """The JAX trainer engine (see ``training.engine.Engine``): optax RMSProp (+ coupled L2 weight decay
 on non-BN weights) with the spec's recipe through ``nnx.Optimizer``, an EMA model, one jitted step on
 the model, EMA and optimizer state (``StateJit``; retraced when the stage's image size or dropout
-changes), exact resume: every NNX variable
-of the model, EMA and optimizer (RNG keys included) saved as arrays, and data parallel by sharding
-the global batch over a device mesh (``impl_jax.distributed``)."""
+changes), exact resume: every NNX variable of the model, EMA and optimizer (RNG keys included) saved
+as arrays, and data parallel by sharding the global batch over a device mesh (``impl_jax.distributed``)."""
 
 from __future__ import annotations
 
