@@ -69,8 +69,9 @@ class Conv(nnx.Module):
         kernel = self.kernel.value.astype(self.dtype or x.dtype)
         x = x.astype(kernel.dtype)
         out_hw = (output_size(x.shape[1], s), output_size(x.shape[2], s))
-        if k == 1 and s == 1 and not self.depthwise:  # XLA:CPU differentiates dots faster than convs
-            y = x @ kernel[0, 0]
+        if k == 1 and s == 1 and not self.depthwise:  # XLA:CPU differentiates dots faster than convs,
+            # and 2-D dots faster than 4-D ones (V2-S 64 -> 256 at 24 px, forward + backward: 3.0 vs 8.0 ms)
+            y = (x.reshape(-1, x.shape[-1]) @ kernel[0, 0]).reshape(*x.shape[:-1], kernel.shape[-1])
         elif self.depthwise and self.depthwise_mode == "shifted" and k > 1:
             y = fused.depthwise_conv(x, kernel, s, padding, out_hw)
         elif not self.depthwise:
