@@ -61,14 +61,22 @@ def test_depthwise_matches_grouped_convolution(height, width, kernel, stride, pa
 
 
 @pytest.mark.parametrize(
-    ("size", "stride", "padding"), [(15, 2, "tf_same"), (12, 1, "symmetric"), (8, 2, "tf_same")]
+    ("size", "kernel", "stride", "padding"),
+    [
+        (15, 3, 2, "tf_same"),
+        (12, 3, 1, "symmetric"),
+        (8, 3, 2, "tf_same"),
+        (9, 5, 1, "tf_same"),
+        (10, 5, 2, "tf_same"),
+    ],
 )
-def test_dense_conv_matches_automatic_gradient(size, stride, padding):
+@pytest.mark.parametrize(("cin", "cout"), [(3, 4), (4, 3)])  # widening: input gradient per tap; else XLA's
+def test_dense_conv_matches_automatic_gradient(size, kernel, stride, padding, cin, cout):
     rng = np.random.default_rng(3)
     with jax.enable_x64(True):
-        x = jnp.asarray(rng.standard_normal((2, size, size + 1, 3)))
-        k = jnp.asarray(rng.standard_normal((3, 3, 3, 4)))
-        padded = (pads(padding, size, 3, stride), pads(padding, size + 1, 3, stride))
+        x = jnp.asarray(rng.standard_normal((2, size, size + 1, cin)))
+        k = jnp.asarray(rng.standard_normal((kernel, kernel, cin, cout)))
+        padded = (pads(padding, size, kernel, stride), pads(padding, size + 1, kernel, stride))
         out_hw = (output_size(size, stride), output_size(size + 1, stride))
         ours = jax.vjp(lambda x, k: fused.dense_conv(x, k, stride, padded, out_hw), x, k)
         reference = jax.vjp(
