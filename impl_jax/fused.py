@@ -134,13 +134,15 @@ def _dense_forward(x, kernel, stride, pads, out_hw):
     return _dense(x, kernel, stride, pads), (x, kernel)
 
 
-def _input_gradient_per_tap(kernel: jax.Array, stride: int, pads: Pads, dy: jax.Array, x_shape) -> jax.Array:
+def _input_gradient_per_tap(
+    kernel: jax.Array, stride: int, pads: Pads, dy: jax.Array, x_shape: tuple[int, ...]
+) -> jax.Array:
     """dx = sum over taps (i, j) of (dy @ kernel[i, j]^T), spread to stride-s spacing and shifted to
     the tap's offset in the padded input, then cropped. XLA:CPU's own input-gradient convolution
     runs on one core when it has few output (= the forward's input) channels; these matmuls use
     both. 16 images, 3x3, per layer: 64 -> 256 channels at 24 px 12.8 -> 6.9 ms, 32 -> 128 at
     48 px 13.5 -> 7.6 ms, 24 -> 96 at 96 px stride 2 17.7 -> 7.5 ms; but 24 -> 24 at 96 px
-    8.9 -> 14.5 ms, hence only for widening convolutions."""
+    8.9 -> 14.5 ms, hence only for widening convolutions. Returned in the wide dtype the taps sum in."""
     k, cin, cout = kernel.shape[0], kernel.shape[2], kernel.shape[3]
     n, h, w = x_shape[:3]
     ho, wo = dy.shape[1:3]
@@ -162,7 +164,7 @@ def _input_gradient_per_tap(kernel: jax.Array, stride: int, pads: Pads, dy: jax.
                 ],
             )
             dxp = spread if dxp is None else dxp + spread
-    return dxp[:, top : top + h, left : left + w].astype(dy.dtype)
+    return dxp[:, top : top + h, left : left + w]
 
 
 def _dense_backward(stride, pads, out_hw, saved, dy):
