@@ -26,7 +26,7 @@ ROOT = Path(__file__).parent
 BACKENDS = ("torch", "jax", "tf")
 FRAMEWORKS_VENV = ROOT / ".nox" / "frameworks"
 BACKEND_ENV = "EFFNET_BACKEND"
-# every test run: the ci hypothesis profile, and huge pages for malloc (effnet_cli/malloc.py: JAX's
+# every test run: the ci hypothesis profile, and huge pages for malloc (effnet/malloc.py: JAX's
 # CPU training steps run ~30% faster; the `effnet` command sets the same for itself)
 TEST_ENV = {"HYPOTHESIS_PROFILE": "ci", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-import spec
+from effnet import spec
 
 from .device import cpu_peak_flops, gpu_peak_flops
 from .steps import IMPLS, environment, reference_torch_label
@@ -68,7 +68,7 @@ def run_one(request: dict[str, Any], timeout: float) -> dict[str, Any]:
     impl = IMPLS[request["impl"]]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.worker", json.dumps(request)],
+            [sys.executable, "-m", "effnet.bench.worker", json.dumps(request)],
             capture_output=True,
             text=True,
             env=environment(impl),

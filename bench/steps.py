@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from effnet.spec import ModelSpec
 
-import spec
-from effnet_cli import malloc
-from spec import ModelSpec
+from effnet import malloc, spec
 
 LR = 0.01
 
@@ -79,7 +78,7 @@ def _torch_module_step(
 def torch_ours(
     ms: ModelSpec, x: np.ndarray, y: np.ndarray, mode: str, kind: str, device: str, precision: str
 ) -> Step:
-    import impl_torch
+    from effnet import impl_torch
 
     return _torch_module_step(impl_torch.from_spec(ms), x, y, mode, kind, device, precision)
 
@@ -120,10 +119,10 @@ def jax_ours(
 ) -> Step:
     import jax
     import jax.numpy as jnp
+    from effnet.impl_jax.state_jit import StateJit
     from flax import nnx
 
-    import impl_jax
-    from impl_jax.state_jit import StateJit
+    from effnet import impl_jax
 
     jax.config.update("jax_default_matmul_precision", "highest")  # no TF32 on GPU for fp32
     model = impl_jax.from_spec(ms, dtype=jnp.bfloat16 if precision == "bf16" else None)
@@ -177,7 +176,7 @@ def _keras_precision(precision: str) -> None:
 def tf_ours(
     ms: ModelSpec, x: np.ndarray, y: np.ndarray, mode: str, kind: str, device: str, precision: str
 ) -> Step:
-    import impl_tf
+    from effnet import impl_tf
 
     _keras_precision(precision)
     return _keras_step(impl_tf.from_spec(ms), x, y, mode, kind)
@@ -236,7 +235,7 @@ IMPLS: dict[str, Impl] = {
 
 def environment(impl: Impl) -> dict[str, str]:
     """Every worker gets the same process environment: its backend's variables and huge pages for
-    malloc (``effnet_cli.malloc``; it speeds up XLA:CPU steps and leaves PyTorch and TF unchanged)."""
+    malloc (``effnet.malloc``; it speeds up XLA:CPU steps and leaves PyTorch and TF unchanged)."""
     env = malloc.environment(os.environ)
     env.update(impl.env)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -8,7 +8,7 @@ import platform
 import sys
 from typing import Any
 
-import spec
+from effnet import spec
 
 from .steps import IMPLS, synthetic
 from .timing import measure

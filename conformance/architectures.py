@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from effnet.spec import ModelSpec
+from effnet.spec.registry import family_from_document
 
-import spec
-from spec import ModelSpec
-from spec.registry import family_from_document
+from effnet import spec
 
 CHOICES: dict[str, tuple[Any, ...]] = {
     "stages": (1, 2, 3),

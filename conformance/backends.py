@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-
-from spec import ModelSpec
+from effnet.spec import ModelSpec
 
 Weights = dict[str, np.ndarray]
 BACKEND_ENV = "EFFNET_BACKEND"
 # backend name -> module holding its adapter (``ADAPTER``)
-ADAPTER_MODULES = {"torch": "impl_torch.adapter", "jax": "impl_jax.adapter", "tf": "impl_tf.adapter"}
+ADAPTER_MODULES = {
+    "torch": "effnet.impl_torch.adapter",
+    "jax": "effnet.impl_jax.adapter",
+    "tf": "effnet.impl_tf.adapter",
+}
 
 
 @dataclass

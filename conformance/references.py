@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from effnet.spec import ModelSpec
+from effnet.weights_convert.formats import FORMATS, from_canonical
 
-import spec
-from spec import ModelSpec
-from weights_convert.formats import FORMATS, from_canonical
+from effnet import spec
 
 Weights = dict[str, np.ndarray]
 
@@ -64,10 +64,10 @@ def _keras_applications(ms: ModelSpec, weights: Weights, x: np.ndarray) -> np.nd
     """keras.applications (TensorFlow backend) with ``weights=None``, built for this input size (V1's
     stride-2 padding is static, AF §3.3), weights set layer by layer. ``x`` is the network input: V2
     runs without its preprocessing; V1 always normalises in-model, so it gets the pixels."""
-    import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
+    from effnet import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
     import keras
 
-    from weights_convert import keras_applications
+    from effnet.weights_convert import keras_applications
 
     v1 = ms.family == keras_applications.FAMILY
     net = getattr(keras.applications, spec.implementation_name(ms.name, "keras"))(

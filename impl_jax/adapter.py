@@ -8,10 +8,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from effnet.conformance.backends import StepResult, Weights
+from effnet.spec import ModelSpec
 from flax import nnx
-
-from conformance.backends import StepResult, Weights
-from spec import ModelSpec
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet

@@ -7,12 +7,12 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+from effnet.spec import ModelSpec, canonical
+from effnet.weights_convert import convert
+from effnet.weights_convert.errors import mismatch_error
 from flax import nnx
 
-import spec
-from spec import ModelSpec, canonical
-from weights_convert import convert
-from weights_convert.errors import mismatch_error
+from effnet import spec
 
 from .model import EfficientNet, Pooling
 

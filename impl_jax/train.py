@@ -14,11 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from effnet.spec import ModelSpec
+from effnet.spec.init import initial_weights
+from effnet.training.recipe import Recipe
 from flax import nnx
-
-from spec import ModelSpec
-from spec.init import initial_weights
-from training.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import DataParallel, configure

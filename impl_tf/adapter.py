@@ -11,10 +11,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
-
-from conformance.backends import StepResult, Weights
-from spec import ModelSpec
-from weights_convert.formats import to_canonical
+from effnet.conformance.backends import StepResult, Weights
+from effnet.spec import ModelSpec
+from effnet.weights_convert.formats import to_canonical
 
 from .build import NATIVE, canonical_state, from_spec, load_canonical_state, native_variables
 from .model import EfficientNet

@@ -23,10 +23,9 @@ from typing import Any, Literal
 
 import keras
 import tensorflow as tf
+from effnet.spec import BlockSpec, ConvSpec, ModelSpec, Preprocessing, SESpec
+from effnet.spec.padding import static_pads
 from keras import layers, ops
-
-from spec import BlockSpec, ConvSpec, ModelSpec, Preprocessing, SESpec
-from spec.padding import static_pads
 
 from .serialization import spec_from_config, spec_to_config
 

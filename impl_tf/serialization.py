@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from spec import BlockSpec, ConvSpec, ImageSize, ModelSpec, Preprocessing, SESpec
+from effnet.spec import BlockSpec, ConvSpec, ImageSize, ModelSpec, Preprocessing, SESpec
 
 
 def spec_to_config(ms: ModelSpec) -> dict[str, Any]:

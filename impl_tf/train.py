@@ -23,10 +23,9 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
-
-from spec import ModelSpec
-from spec.init import initial_weights
-from training.recipe import Recipe
+from effnet.spec import ModelSpec
+from effnet.spec.init import initial_weights
+from effnet.training.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet

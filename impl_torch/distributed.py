@@ -1,6 +1,6 @@
 """Data parallel for the torch trainer: DDP under ``torchrun`` with cross-replica batch norm.
 
-``torchrun --nproc-per-node N -m effnet_cli train --backend torch ...`` (or several nodes with
+``torchrun --nproc-per-node N -m effnet train --backend torch ...`` (or several nodes with
 ``--nnodes``/``--rdzv-endpoint``) sets ``RANK``/``WORLD_SIZE``; :func:`process_group` then joins the
 group (gloo on CPU, NCCL on CUDA). Each process feeds its shard of the global batch; DDP averages
 the gradients. Batch-norm statistics are computed over the *global* batch

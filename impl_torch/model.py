@@ -12,10 +12,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from effnet.spec import BlockSpec, ConvSpec, ModelSpec, SESpec
+from effnet.spec.padding import static_pads, tf_same_pads
 from torch import nn
-
-from spec import BlockSpec, ConvSpec, ModelSpec, SESpec
-from spec.padding import static_pads, tf_same_pads
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
 GATES = {"sigmoid": nn.Sigmoid}

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from effnet.spec import ModelSpec
+from effnet.spec.init import initial_weights
+from effnet.training.recipe import Recipe
 from torch.nn.parallel import DistributedDataParallel
-
-from spec import ModelSpec
-from spec.init import initial_weights
-from training.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import all_sum, cross_replica_batch_norm, process_group
@@ -131,6 +130,6 @@ def create_engine(ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None 
     if devices not in (None, 1):
         raise ValueError(
             "the torch backend replicates over processes, not --devices: launch "
-            f"`torchrun --nproc-per-node {devices} -m effnet_cli train --backend torch ...`"
+            f"`torchrun --nproc-per-node {devices} -m effnet train --backend torch ...`"
         )
     return TorchEngine(ms, recipe, seed)

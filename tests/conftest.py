@@ -6,7 +6,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-import spec
+from effnet import spec
 
 settings.register_profile("dev", max_examples=10, deadline=None)
 settings.register_profile(

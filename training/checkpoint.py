@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from spec import ModelSpec
+from effnet.spec import ModelSpec
 
 LATEST = "latest"
 

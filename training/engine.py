@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-from spec import ModelSpec
+from effnet.spec import ModelSpec
 
 from .recipe import Recipe
 
-ENGINES = {"torch": "impl_torch.train", "jax": "impl_jax.train", "tf": "impl_tf.train"}
+ENGINES = {"torch": "effnet.impl_torch.train", "jax": "effnet.impl_jax.train", "tf": "effnet.impl_tf.train"}
 
 
 class Engine(Protocol):

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from effnet.spec import ModelSpec, Stage
+from effnet.weights_convert import save_canonical
 from tqdm import tqdm
 
-import spec
-from spec import ModelSpec, Stage
-from weights_convert import save_canonical
+from effnet import spec
 
 from . import checkpoint
 from .dataset import ImageFolder, scan

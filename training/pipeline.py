@@ -52,9 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from effnet.spec import Preprocessing
 from PIL import Image
-
-from spec import Preprocessing
 
 from .augment import (
     MAX_MAGNITUDE,

@@ -16,8 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import spec
-from spec.resolve import FamilySource
+from effnet.spec.resolve import FamilySource
+
+from effnet import spec
 
 
 @dataclass(frozen=True)

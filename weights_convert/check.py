@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-import spec
+from effnet import spec
 
 from .convert import Loaded
 
@@ -64,7 +64,7 @@ def _timm(path: Path, loaded: Loaded) -> Runner:
 
 
 def _ours_torch(path: Path, loaded: Loaded) -> Runner:
-    import impl_torch
+    from effnet import impl_torch
 
     model = impl_torch.from_spec(loaded.spec, include_top=loaded.include_top)
     impl_torch.load_canonical_state(model, loaded.weights)
@@ -74,7 +74,7 @@ def _ours_torch(path: Path, loaded: Loaded) -> Runner:
 def _ours_jax(path: Path, loaded: Loaded) -> Runner:
     import jax.numpy as jnp
 
-    import impl_jax
+    from effnet import impl_jax
 
     model = impl_jax.from_spec(loaded.spec, include_top=loaded.include_top)
     impl_jax.load_canonical_state(model, loaded.weights)
@@ -87,7 +87,7 @@ def _keras_model_runner(model: object) -> Runner:
 
 
 def _ours_keras(path: Path, loaded: Loaded) -> Runner:
-    import impl_tf
+    from effnet import impl_tf
 
     model = impl_tf.from_spec(loaded.spec, include_top=loaded.include_top)
     model.load_weights(str(path))  # Keras' own loader reads the file
@@ -99,7 +99,7 @@ def _keras_applications(path: Path, loaded: Loaded) -> Runner:
     input size (V1's stride-2 padding is static, AF §3.3). The input is the network input: V2 runs
     without its preprocessing; V1 always normalises in-model, so it gets pixels and the spec's
     mean/variance (the file's were vetted on load, ``keras_applications.check_normalization``)."""
-    import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
+    from effnet import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
     import keras
 
     from . import keras_applications

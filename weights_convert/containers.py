@@ -14,9 +14,9 @@ from .errors import WeightsError
 State = dict[str, np.ndarray]
 # container -> (module, reader function, writer function); modules are imported on use
 CONTAINERS: dict[str, tuple[str, str, str]] = {
-    "torch": ("weights_convert.torch_io", "read_state", "write_state"),
-    "keras": ("weights_convert.keras_io", "read_state", "write_state"),
-    "flax": ("weights_convert.flax_io", "read_state", "write_state"),
+    "torch": ("effnet.weights_convert.torch_io", "read_state", "write_state"),
+    "keras": ("effnet.weights_convert.keras_io", "read_state", "write_state"),
+    "flax": ("effnet.weights_convert.flax_io", "read_state", "write_state"),
 }
 # file suffix -> container to read it with when detecting a format
 SUFFIX_CONTAINERS: dict[str, str] = {

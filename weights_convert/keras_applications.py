@@ -24,8 +24,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-
-from spec import ModelSpec
+from effnet.spec import ModelSpec
 
 from .errors import WeightsError
 

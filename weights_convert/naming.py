@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from spec import BlockSpec, ModelSpec
+from effnet.spec import BlockSpec, ModelSpec
 
 from .errors import WeightsError
 

@@ -31,11 +31,11 @@ PY
 python3 -c "import torch, jax, flax; print('torch', torch.__version__, 'cuda', torch.version.cuda); print('jax', jax.__version__, jax.devices()); print('flax', flax.__version__)" >> "$out/device.txt"
 if [ "$device" = gpu ]; then
   common=(--backends torch,jax --model efficientnetv2-s --batch-size 32 --device gpu --steps 10 --repeats 3 --timeout 240 --no-progress)
-  python3 -m effnet_cli.main bench train "${common[@]}" --sizes 128,192,256,300 --precision bf16 --modes "eager channels_last,jit depthwise=xla" --out "$out"
-  python3 -m effnet_cli.main bench train "${common[@]}" --sizes 192 --precision fp32 --modes "eager channels_last,jit depthwise=xla" --out "$out"
+  python3 -m effnet bench train "${common[@]}" --sizes 128,192,256,300 --precision bf16 --modes "eager channels_last,jit depthwise=xla" --out "$out"
+  python3 -m effnet bench train "${common[@]}" --sizes 192 --precision fp32 --modes "eager channels_last,jit depthwise=xla" --out "$out"
 else
   common=(--backends torch,jax --model efficientnetv2-b0 --batch-size 2 --device cpu --steps 1 --repeats 1 --no-progress)
-  python3 -m effnet_cli.main bench train "${common[@]}" --sizes 33 --precision bf16 --modes "eager NCHW,jit depthwise=xla" --out "$out"
-  python3 -m effnet_cli.main bench train "${common[@]}" --sizes 33 --precision fp32 --modes "eager NCHW,jit depthwise=xla" --out "$out"
+  python3 -m effnet bench train "${common[@]}" --sizes 33 --precision bf16 --modes "eager NCHW,jit depthwise=xla" --out "$out"
+  python3 -m effnet bench train "${common[@]}" --sizes 33 --precision fp32 --modes "eager NCHW,jit depthwise=xla" --out "$out"
 fi
 ls "$out"

@@ -4,8 +4,7 @@ unusable selection fails the collection loudly instead of testing nothing."""
 from itertools import combinations
 
 import pytest
-
-from conformance import backends
+from effnet.conformance import backends
 
 SELECTED = backends.selected()
 NAMES = sorted(SELECTED)

@@ -45,8 +45,8 @@ sys.meta_path.insert(0, Blocker())
 
 import numpy as np
 
-import spec
-from conformance import backends
+from effnet import spec
+from effnet.conformance import backends
 
 adapter = backends.load(sys.argv[1])
 ms = spec.resolve("tiny-net", file=sys.argv[3])

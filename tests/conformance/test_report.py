@@ -2,7 +2,7 @@
 
 import json
 
-from effnet_cli.main import main
+from effnet.cli.main import main
 
 from .conftest import NAMES
 

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from effnet.bench.run import merge_rounds
 
-from bench.run import merge_rounds
-from effnet_cli.main import main
+from effnet.cli.main import main
 
 
 @pytest.mark.parametrize("kind", ["train", "infer"])

@@ -5,13 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from effnet.conformance.tolerances import tolerance
+from effnet.impl_jax import fused
+from effnet.impl_jax.model import BatchNorm
+from effnet.spec.padding import output_size, pads
 from flax import nnx
 from jax import lax
-
-from conformance.tolerances import tolerance
-from impl_jax import fused
-from impl_jax.model import BatchNorm
-from spec.padding import output_size, pads
 
 BOUND = tolerance("float64", "grad")
 

@@ -5,12 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from effnet.conformance.tolerances import tolerance
+from effnet.spec import reference
 from flax import nnx
 
-import impl_jax
-import spec
-from conformance.tolerances import tolerance
-from spec import reference
+from effnet import impl_jax, spec
 
 FP32 = tolerance("float32", "eval")
 

@@ -2,14 +2,14 @@
 
 import jax.numpy as jnp
 import optax
+from effnet.conformance.checks import rel_error
+from effnet.conformance.tolerances import tolerance
 
-from conformance.checks import rel_error
-from conformance.tolerances import tolerance
 from tests.training.loop_checks import optimizer_case, rmsprop_reference
 
 
 def test_optax_chain_matches_the_reference_formula():
-    from impl_jax.train import _transform
+    from effnet.impl_jax.train import _transform
 
     w, grads, h = optimizer_case()
     tx = _transform(

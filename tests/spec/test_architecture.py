@@ -3,7 +3,7 @@ invariants every resolved model must satisfy, for every model and every profile 
 
 import pytest
 
-import spec
+from effnet import spec
 
 # AF §1.3 summary table: stem, head, #blocks, per-stage repeats, per-stage out channels
 TABLE = {

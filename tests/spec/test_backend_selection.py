@@ -1,8 +1,7 @@
 """The conformance suite's backend selection fails loudly instead of testing nothing."""
 
 import pytest
-
-from conformance import backends
+from effnet.conformance import backends
 
 
 def test_unset_is_an_error(monkeypatch):

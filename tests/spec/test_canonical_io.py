@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from effnet.spec import reference as ref
+from effnet.weights_convert import WeightsError, load_canonical, save_canonical
+from effnet.weights_convert.canonical_io import read_canonical
 
-import spec
-from spec import reference as ref
-from weights_convert import WeightsError, load_canonical, save_canonical
-from weights_convert.canonical_io import read_canonical
+from effnet import spec
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_not_a_canonical_file(tmp_path):
 
 def test_failed_write_leaves_nothing_behind(tmp_path, b0, monkeypatch):
     ms, w = b0
-    import weights_convert.canonical_io as cio
+    from effnet.weights_convert import canonical_io as cio
 
     def broken_save(tensors, filename, metadata=None):
         with open(filename, "wb") as f:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from effnet_cli.main import main
+from effnet.cli.main import main
 
 from .test_loading import TINY
 
@@ -81,7 +81,7 @@ def test_errors_are_one_line(capsys, argv, fragment):
 
 def test_console_script_entry_point():
     proc = subprocess.run(
-        [sys.executable, "-m", "effnet_cli.main", "spec", "show", "nope"],
+        [sys.executable, "-m", "effnet", "spec", "show", "nope"],
         capture_output=True,
         text=True,
         check=False,

@@ -2,7 +2,7 @@
 
 import pytest
 
-import spec
+from effnet import spec
 
 # model: (trainable params, BN-statistic scalars, timm infer_gmacs at native eval size)
 REFERENCE = {

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-
-from conformance import golden
-from spec import reference
+from effnet.conformance import golden
+from effnet.spec import reference
 
 CASES = golden.load_cases()
 

@@ -1,4 +1,4 @@
-"""effnet_cli.malloc: the glibc huge-page tunable reaches the process and its children exactly once."""
+"""effnet.malloc: the glibc huge-page tunable reaches the process and its children exactly once."""
 
 import platform
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from effnet_cli import malloc
+from effnet import malloc
 
 glibc_only = pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
@@ -29,7 +29,7 @@ def test_opt_out_leaves_the_environment_alone():
 @glibc_only
 def test_reexec_runs_the_same_command_with_the_tunable():
     code = (
-        "import os; from effnet_cli import malloc; malloc.reexec_with_huge_pages(); "
+        "import os; from effnet import malloc; malloc.reexec_with_huge_pages(); "
         "print(os.environ['GLIBC_TUNABLES'])"
     )
     env = {k: v for k, v in malloc.environment({}).items() if k != "GLIBC_TUNABLES"}

@@ -3,11 +3,11 @@
 import contextlib
 
 import yaml
+from effnet.spec.registry import load_family
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import spec
-from spec.registry import load_family
+from effnet import spec
 
 from .test_loading import TINY
 

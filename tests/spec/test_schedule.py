@@ -2,7 +2,7 @@
 
 import pytest
 
-import spec
+from effnet import spec
 
 V2 = [n for n in spec.names() if n.startswith("efficientnetv2")]
 

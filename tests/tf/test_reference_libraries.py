@@ -4,12 +4,11 @@ files loaded by the torch and JAX backends; torchvision/timm weights in the Kera
 
 import numpy as np
 import pytest
+from effnet.conformance import backends
+from effnet.spec import reference
+from effnet.weights_convert import convert
 
-import impl_tf
-import spec
-from conformance import backends
-from spec import reference
-from weights_convert import convert
+from effnet import impl_tf, spec
 
 from .helpers import (
     CI_KERAS,
@@ -105,7 +104,7 @@ def test_jax_backend_loads_keras_applications_files(tmp_path, name, suffix):
     pytest.importorskip(
         "flax", reason="jax/flax are not installed in the tf session; conformance sessions run this"
     )
-    import impl_jax
+    from effnet import impl_jax
 
     adapter = backends.load("jax")
     ms, theirs, path = _keras_file(tmp_path, name, suffix)
@@ -132,7 +131,7 @@ def test_torchvision_and_timm_weights_in_the_keras_model(tmp_path, name, library
         timm = pytest.importorskip("timm")
         net = timm.create_model(foreign_name, pretrained=False)
     ms = spec.resolve(name, profile=profile)
-    from weights_convert.formats import FORMATS, from_canonical
+    from effnet.weights_convert.formats import FORMATS, from_canonical
 
     state = from_canonical(reference.random_weights(ms, 3), ms, FORMATS[library])
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})

@@ -4,11 +4,10 @@ setters, channels_last, torch.compile, training-step parity with torchvision, ba
 import numpy as np
 import pytest
 import torch
+from effnet.conformance.tolerances import tolerance
+from effnet.spec import reference
 
-import impl_torch
-import spec
-from conformance.tolerances import tolerance
-from spec import reference
+from effnet import impl_torch, spec
 
 from .helpers import FP32_EVAL, foreign_model, max_rel, randomised
 
@@ -92,7 +91,7 @@ def test_one_sgd_step_matches_torchvision():
         torch.nn.functional.cross_entropy(net(x), y).backward()
         opt.step()
     after_ours = impl_torch.canonical_state(ours)
-    from weights_convert.formats import FORMATS, to_canonical
+    from effnet.weights_convert.formats import FORMATS, to_canonical
 
     after_theirs = to_canonical(
         {k: v.detach().numpy() for k, v in theirs.state_dict().items()}, ms, FORMATS["torchvision"]

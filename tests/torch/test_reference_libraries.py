@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-import impl_torch
-import spec
+from effnet import impl_torch, spec
 
 from .helpers import CI_REFERENCES, FP32_EVAL, all_references, foreign_model, max_rel, profile_of, randomised
 

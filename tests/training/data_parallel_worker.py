@@ -29,9 +29,10 @@ def main() -> None:
     if args.backend == "tf":
         import torch  # noqa: F401  (torch/triton before TF: see tests/tf/conftest.py)
 
-    import spec
-    from training.engine import create
-    from training.recipe import recipe
+    from effnet.training.engine import create
+    from effnet.training.recipe import recipe
+
+    from effnet import spec
 
     ms = spec.resolve("tiny-net", file=args.spec)
     engine = create(args.backend, ms, recipe("efficientnetv2-b0", batch_size=GLOBAL_BATCH), 0, args.devices)

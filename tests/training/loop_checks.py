@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from effnet.training import checkpoint
+from effnet.training.loop import RunConfig, run
 
-import spec
-from training import checkpoint
-from training.loop import RunConfig, run
+from effnet import spec
 
 from .helpers import write_folder
 
@@ -78,7 +78,7 @@ def check_schedule_resume_determinism(backend: str, tmp_path: Path) -> None:
 
 def _run_epochs(cfg: RunConfig, epochs_done: int) -> None:
     """Run the first ``epochs_done`` epochs of a longer run (as if it were killed after them)."""
-    import training.loop as loop
+    from effnet.training import loop as loop
 
     original = loop._checkpoint
     calls = {"n": 0}
@@ -109,8 +109,9 @@ def check_data_parallel(backend: str, tmp_path: Path, launcher: list[str] | None
     """Two replicas and one compute the same losses and weights on the same global batch. Two replicas
     are two processes started by ``launcher`` (torchrun), else ``--devices 2`` in one process.
     Returns the errors."""
-    from conformance.checks import rel_error
-    from conformance.tolerances import tolerance
+    from effnet.conformance.checks import rel_error
+    from effnet.conformance.tolerances import tolerance
+
     from tests.conftest import TINY_YAML
 
     spec_file = tmp_path / "tiny.yaml"
@@ -171,7 +172,7 @@ def check_accuracy_above_chance(backend: str, tmp_path: Path) -> float:
     """A short progressive run of the README's main job on the builtin data ends clearly above chance:
     five binomial standard deviations above it on the validation set (8 classes, 400 images: chance
     12.5% +- 1.65%, bound 20.8%; a guessing model exceeds it with probability < 1e-6)."""
-    from training.builtin import ensure_builtin
+    from effnet.training.builtin import ensure_builtin
 
     cfg = RunConfig(
         backend=backend,
@@ -196,9 +197,9 @@ def check_accuracy_above_chance(backend: str, tmp_path: Path) -> float:
 
 def check_starts_from_spec_init(backend: str, tiny_ms: object) -> None:
     """The engine's starting weights are ``spec.init.initial_weights`` (both schemes), bit for bit."""
-    from spec.init import initial_weights
-    from training.engine import create
-    from training.recipe import recipe
+    from effnet.spec.init import initial_weights
+    from effnet.training.engine import create
+    from effnet.training.recipe import recipe
 
     for scheme in ("fan_in", "automl"):
         rec = recipe(MODEL, batch_size=8, epochs=EPOCHS, init=scheme)

@@ -6,10 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from training import augment
-from training.augment import (
+from effnet.training import augment
+from effnet.training.augment import (
     RANDAUG_OPS,
     apply_op,
     center_crop_resize,
@@ -20,6 +18,7 @@ from training.augment import (
     random_resized_crop_box,
     soft_labels,
 )
+from PIL import Image
 
 
 def _image(w: int = 80, h: int = 60, seed: int = 0) -> Image.Image:

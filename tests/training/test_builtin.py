@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from training import builtin
-from training.dataset import scan
+from effnet.training import builtin
+from effnet.training.dataset import scan
 
 
 @pytest.fixture

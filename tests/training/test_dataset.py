@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from effnet.training.dataset import Sample, check_image, scan
+from effnet.training.errors import DataError
 from PIL import Image
-
-from training.dataset import Sample, check_image, scan
-from training.errors import DataError
 
 from .helpers import write_folder
 

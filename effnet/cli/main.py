@@ -10,12 +10,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from spec import SpecError
-from training.checkpoint import ResumeError
-from training.errors import DataError
-from weights_convert import WeightsError
+from effnet import malloc
+from effnet.spec import SpecError
+from effnet.training.checkpoint import ResumeError
+from effnet.training.errors import DataError
+from effnet.weights_convert import WeightsError
 
-from . import bench_cmd, conformance_cmd, convert_cmd, malloc, spec_cmd, train_cmd
+from . import bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
 
 COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd)
 USER_ERRORS: tuple[type[BaseException], ...] = (

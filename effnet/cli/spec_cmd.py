@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-import spec
-from spec import progressive as schedule_mod
-from spec.model_spec import BlockSpec, ModelSpec
+from effnet import spec
+from effnet.spec import progressive as schedule_mod
+from effnet.spec.model_spec import BlockSpec, ModelSpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -44,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from training.builtin import ensure_builtin
-    from training.loop import RunConfig, run
+    from effnet.training.builtin import ensure_builtin
+    from effnet.training.loop import RunConfig, run
 
     data = ensure_builtin() if args.data == "builtin" else Path(args.data)
     cfg = RunConfig(

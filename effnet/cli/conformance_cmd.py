@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from conformance.report import run_checks, write
+    from effnet.conformance.report import run_checks, write
 
     rows, meta = run_checks(progress=not args.no_progress)
     paths = write(args.out, rows, meta)

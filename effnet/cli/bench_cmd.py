@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.run import Plan, markdown, run, write
-    from bench.steps import IMPLS
+    from effnet.bench.run import Plan, markdown, run, write
+    from effnet.bench.steps import IMPLS
 
     impls = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     unknown = [i for i in impls if i not in IMPLS]
