@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from effnet.spec import ModelSpec
 
 from effnet import malloc, spec
+from effnet.spec import ModelSpec
 
 LR = 0.01
 
@@ -119,10 +119,10 @@ def jax_ours(
 ) -> Step:
     import jax
     import jax.numpy as jnp
-    from effnet.impl_jax.state_jit import StateJit
     from flax import nnx
 
     from effnet import impl_jax
+    from effnet.impl_jax.state_jit import StateJit
 
     jax.config.update("jax_default_matmul_precision", "highest")  # no TF32 on GPU for fp32
     model = impl_jax.from_spec(ms, dtype=jnp.bfloat16 if precision == "bf16" else None)

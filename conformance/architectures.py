@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from effnet.spec import ModelSpec
-from effnet.spec.registry import family_from_document
 
 from effnet import spec
+from effnet.spec import ModelSpec
+from effnet.spec.registry import family_from_document
 
 CHOICES: dict[str, tuple[Any, ...]] = {
     "stages": (1, 2, 3),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
 from effnet.spec import ModelSpec
 
 Weights = dict[str, np.ndarray]

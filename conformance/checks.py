@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from effnet.spec import ModelSpec, canonical, reference
 
 from .backends import Adapter, Weights

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from effnet.spec import ModelSpec, reference
 
 from effnet import spec
+from effnet.spec import ModelSpec, reference
 
 from . import architectures
 

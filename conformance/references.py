@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from effnet.spec import ModelSpec
-from effnet.weights_convert.formats import FORMATS, from_canonical
 
 from effnet import spec
+from effnet.spec import ModelSpec
+from effnet.weights_convert.formats import FORMATS, from_canonical
 
 Weights = dict[str, np.ndarray]
 

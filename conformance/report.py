@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from effnet.spec import reference
 from tqdm import tqdm
 
 from effnet import spec
+from effnet.spec import reference
 
 from . import backends, checks, golden
 from .references import REFERENCE_MODELS

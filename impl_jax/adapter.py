@@ -8,9 +8,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
+
 from effnet.conformance.backends import StepResult, Weights
 from effnet.spec import ModelSpec
-from flax import nnx
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet

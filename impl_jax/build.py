@@ -7,12 +7,12 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
-from effnet.spec import ModelSpec, canonical
-from effnet.weights_convert import convert
-from effnet.weights_convert.errors import mismatch_error
 from flax import nnx
 
 from effnet import spec
+from effnet.spec import ModelSpec, canonical
+from effnet.weights_convert import convert
+from effnet.weights_convert.errors import mismatch_error
 
 from .model import EfficientNet, Pooling
 

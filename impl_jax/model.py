@@ -16,10 +16,11 @@ from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
-from effnet.spec import BlockSpec, ConvSpec, ModelSpec, SESpec
-from effnet.spec.padding import output_size, pads
 from flax import nnx
 from jax import lax
+
+from effnet.spec import BlockSpec, ConvSpec, ModelSpec, SESpec
+from effnet.spec.padding import output_size, pads
 
 from . import fused
 

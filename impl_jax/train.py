@@ -14,10 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from flax import nnx
+
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.training.recipe import Recipe
-from flax import nnx
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import DataParallel, configure

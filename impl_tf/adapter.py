@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import tensorflow as tf
+
 from effnet.conformance.backends import StepResult, Weights
 from effnet.spec import ModelSpec
 from effnet.weights_convert.formats import to_canonical

@@ -12,11 +12,11 @@ from typing import Any
 
 import keras
 import numpy as np
+
+from effnet import spec
 from effnet.spec import ModelSpec
 from effnet.weights_convert import convert, naming
 from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
-
-from effnet import spec
 
 from .model import EfficientNet, Pooling
 

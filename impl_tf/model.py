@@ -23,9 +23,10 @@ from typing import Any, Literal
 
 import keras
 import tensorflow as tf
+from keras import layers, ops
+
 from effnet.spec import BlockSpec, ConvSpec, ModelSpec, Preprocessing, SESpec
 from effnet.spec.padding import static_pads
-from keras import layers, ops
 
 from .serialization import spec_from_config, spec_to_config
 

@@ -23,6 +23,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.training.recipe import Recipe

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
+
 from effnet.conformance.backends import StepResult, Weights
 from effnet.spec import ModelSpec
 from effnet.weights_convert.formats import FORMATS, to_canonical
-from torch import nn
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet

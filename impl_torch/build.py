@@ -7,11 +7,11 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from effnet import spec
 from effnet.spec import ModelSpec
 from effnet.weights_convert import convert
 from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
-
-from effnet import spec
 
 from .model import EfficientNet, Pooling
 

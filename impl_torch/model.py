@@ -12,9 +12,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from effnet.spec import BlockSpec, ConvSpec, ModelSpec, SESpec
 from effnet.spec.padding import static_pads, tf_same_pads
-from torch import nn
 
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU}
 GATES = {"sigmoid": nn.Sigmoid}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+
 from effnet.spec import ModelSpec
 
 from .recipe import Recipe

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from effnet.spec import ModelSpec, Stage
-from effnet.weights_convert import save_canonical
 from tqdm import tqdm
 
 from effnet import spec
+from effnet.spec import ModelSpec, Stage
+from effnet.weights_convert import save_canonical
 
 from . import checkpoint
 from .dataset import ImageFolder, scan

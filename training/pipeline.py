@@ -52,8 +52,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from effnet.spec import Preprocessing
 from PIL import Image
+
+from effnet.spec import Preprocessing
 
 from .augment import (
     MAX_MAGNITUDE,

@@ -16,9 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from effnet.spec.resolve import FamilySource
-
 from effnet import spec
+from effnet.spec.resolve import FamilySource
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from effnet.spec import ModelSpec, canonical
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
+
+from effnet.spec import ModelSpec, canonical
 
 from .atomic import atomic_path
 from .errors import WeightsError, mismatch_error

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from effnet.spec import ModelSpec
 
 from effnet import spec
+from effnet.spec import ModelSpec
 
 from . import canonical_io, containers
 from .errors import WeightsError

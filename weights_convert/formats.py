@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from effnet.spec import ModelSpec, canonical
 
 from . import keras_applications, naming

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+
 from effnet.spec import ModelSpec
 
 from .errors import WeightsError

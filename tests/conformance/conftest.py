@@ -4,6 +4,7 @@ unusable selection fails the collection loudly instead of testing nothing."""
 from itertools import combinations
 
 import pytest
+
 from effnet.conformance import backends
 
 SELECTED = backends.selected()

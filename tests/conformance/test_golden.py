@@ -3,11 +3,11 @@ real-size properties on V2-B0, so a single-backend session checks against the sp
 
 import numpy as np
 import pytest
+
+from effnet import spec
 from effnet.conformance import checks, golden
 from effnet.conformance.tolerances import tolerance
 from effnet.spec import reference
-
-from effnet import spec
 
 from .conftest import NAMES, SELECTED
 

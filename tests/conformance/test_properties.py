@@ -8,11 +8,12 @@ e. canonical state round-trips through every backend bit-exactly, with identical
 
 import numpy as np
 import pytest
+from hypothesis import given
+
 from effnet.conformance import architectures, checks
 from effnet.conformance.strategies import architectures as drawn_architectures
 from effnet.conformance.strategies import inputs
 from effnet.spec import reference
-from hypothesis import given
 
 from .conftest import NAMES, PAIRS, SELECTED, pair_or_skip
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from effnet.bench.run import merge_rounds
 
+from effnet.bench.run import merge_rounds
 from effnet.cli.main import main
 
 

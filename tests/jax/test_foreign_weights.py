@@ -5,12 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
-from effnet.weights_convert import convert
-from effnet.weights_convert.formats import FORMATS, from_canonical
 from flax import nnx
 
 from effnet import impl_jax, spec
 from effnet.cli.main import main
+from effnet.weights_convert import convert
+from effnet.weights_convert.formats import FORMATS, from_canonical
 
 from ..torch.helpers import FP32_EVAL, all_references, foreign_model, max_rel, profile_of, randomised
 

@@ -5,12 +5,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
+from jax import lax
+
 from effnet.conformance.tolerances import tolerance
 from effnet.impl_jax import fused
 from effnet.impl_jax.model import BatchNorm
 from effnet.spec.padding import output_size, pads
-from flax import nnx
-from jax import lax
 
 BOUND = tolerance("float64", "grad")
 

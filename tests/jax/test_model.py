@@ -5,11 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from effnet.conformance.tolerances import tolerance
-from effnet.spec import reference
 from flax import nnx
 
 from effnet import impl_jax, spec
+from effnet.conformance.tolerances import tolerance
+from effnet.spec import reference
 
 FP32 = tolerance("float32", "eval")
 

@@ -2,9 +2,9 @@
 
 import jax.numpy as jnp
 import optax
+
 from effnet.conformance.checks import rel_error
 from effnet.conformance.tolerances import tolerance
-
 from tests.training.loop_checks import optimizer_case, rmsprop_reference
 
 

@@ -5,11 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from effnet.conformance.tolerances import tolerance
-from effnet.impl_jax.state_jit import StateJit
 from flax import nnx
 
 from effnet import impl_jax
+from effnet.conformance.tolerances import tolerance
+from effnet.impl_jax.state_jit import StateJit
 
 LR = 0.05
 

@@ -1,6 +1,7 @@
 import pathlib
 
 import pytest
+
 from effnet.spec.registry import MODELS_DIR
 
 V2_FILE = MODELS_DIR / "efficientnet_v2.yaml"

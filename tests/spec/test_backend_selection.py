@@ -1,6 +1,7 @@
 """The conformance suite's backend selection fails loudly instead of testing nothing."""
 
 import pytest
+
 from effnet.conformance import backends
 
 

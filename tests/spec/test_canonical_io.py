@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+
+from effnet import spec
 from effnet.spec import reference as ref
 from effnet.weights_convert import WeightsError, load_canonical, save_canonical
 from effnet.weights_convert.canonical_io import read_canonical
-
-from effnet import spec
 
 
 @pytest.fixture

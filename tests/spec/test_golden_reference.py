@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from effnet.conformance import golden
 from effnet.spec import reference
 

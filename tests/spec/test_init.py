@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from effnet.spec import canonical
-from effnet.spec.init import initial_weights
 
 from effnet import spec
+from effnet.spec import canonical
+from effnet.spec.init import initial_weights
 
 
 @pytest.mark.parametrize("scheme", ["fan_in", "automl"])

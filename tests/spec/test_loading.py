@@ -1,9 +1,9 @@
 """Strict loading: every malformed file is a SpecError naming the file, the YAML path and the line."""
 
 import pytest
-from effnet.spec.registry import load_family
 
 from effnet import spec
+from effnet.spec.registry import load_family
 
 TINY = """\
 family: tiny

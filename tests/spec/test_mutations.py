@@ -3,11 +3,11 @@
 import contextlib
 
 import yaml
-from effnet.spec.registry import load_family
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from effnet import spec
+from effnet.spec.registry import load_family
 
 from .test_loading import TINY
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from effnet.spec import padding
-from effnet.spec import reference as ref
 
 from effnet import spec
+from effnet.spec import padding
+from effnet.spec import reference as ref
 
 
 @pytest.mark.parametrize(

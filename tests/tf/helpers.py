@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+
+from effnet import impl_tf, spec
 from effnet.conformance.tolerances import tolerance
 from effnet.spec import reference
 from effnet.weights_convert import keras_applications
-
-from effnet import impl_tf, spec
 
 FP32_EVAL = tolerance("float32", "eval")
 CI_KERAS = ["efficientnet-b0", "efficientnetv2-b0", "efficientnetv2-s"]

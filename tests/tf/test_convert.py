@@ -8,12 +8,12 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from effnet.spec import reference
-from effnet.weights_convert import WeightsError, convert, keras_applications, keras_io
-from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
 from effnet import impl_tf, spec
 from effnet.cli.main import main
+from effnet.spec import reference
+from effnet.weights_convert import WeightsError, convert, keras_applications, keras_io
+from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
 from .helpers import FP32_EVAL, keras_app, max_rel, ours, pixels, preprocess, randomised_keras, run
 

@@ -9,12 +9,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+
+from effnet import impl_tf, spec
 from effnet.conformance.tolerances import tolerance
 from effnet.spec import reference
 from effnet.weights_convert import keras_applications, keras_io
 from effnet.weights_convert.formats import FORMATS, to_canonical
-
-from effnet import impl_tf, spec
 
 from .helpers import FP32_EVAL, keras_app, max_rel, ours, run
 

@@ -3,9 +3,9 @@ the automl/Keras RMSProp formula the other engines follow (eps inside the sqrt).
 
 import keras
 import numpy as np
+
 from effnet.conformance.checks import rel_error
 from effnet.conformance.tolerances import tolerance
-
 from tests.training.loop_checks import optimizer_case, rmsprop_reference
 
 

@@ -4,11 +4,11 @@ files loaded by the torch and JAX backends; torchvision/timm weights in the Kera
 
 import numpy as np
 import pytest
+
+from effnet import impl_tf, spec
 from effnet.conformance import backends
 from effnet.spec import reference
 from effnet.weights_convert import convert
-
-from effnet import impl_tf, spec
 
 from .helpers import (
     CI_KERAS,

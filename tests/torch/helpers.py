@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from effnet import spec
 from effnet.conformance.tolerances import tolerance
 from effnet.spec import reference
 from effnet.weights_convert.formats import FORMATS, from_canonical
-
-from effnet import spec
 
 # (our model, library, library model name) checked in CI; every model in the slow session.
 CI_REFERENCES = [

@@ -6,11 +6,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from effnet.weights_convert import WeightsError, convert
-from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
 from effnet import impl_torch, spec
 from effnet.cli.main import main
+from effnet.weights_convert import WeightsError, convert
+from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
 from .helpers import CI_REFERENCES, foreign_model, profile_of
 

@@ -4,10 +4,10 @@ setters, channels_last, torch.compile, training-step parity with torchvision, ba
 import numpy as np
 import pytest
 import torch
-from effnet.conformance.tolerances import tolerance
-from effnet.spec import reference
 
 from effnet import impl_torch, spec
+from effnet.conformance.tolerances import tolerance
+from effnet.spec import reference
 
 from .helpers import FP32_EVAL, foreign_model, max_rel, randomised
 

@@ -2,10 +2,10 @@
 
 import numpy as np
 import torch
+
 from effnet.conformance.checks import rel_error
 from effnet.conformance.tolerances import tolerance
 from effnet.impl_torch.optim import RMSpropTF
-
 from tests.training.loop_checks import optimizer_case, rmsprop_reference
 
 

@@ -29,10 +29,9 @@ def main() -> None:
     if args.backend == "tf":
         import torch  # noqa: F401  (torch/triton before TF: see tests/tf/conftest.py)
 
+    from effnet import spec
     from effnet.training.engine import create
     from effnet.training.recipe import recipe
-
-    from effnet import spec
 
     ms = spec.resolve("tiny-net", file=args.spec)
     engine = create(args.backend, ms, recipe("efficientnetv2-b0", batch_size=GLOBAL_BATCH), 0, args.devices)

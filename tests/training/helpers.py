@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from effnet.training import builtin
 from PIL import Image
+
+from effnet.training import builtin
 
 
 def write_folder(root: Path, counts: dict[str, tuple[int, int]], *, size: int = 96, fmt: str = "PNG") -> Path:

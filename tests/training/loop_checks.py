@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from effnet.training import checkpoint
-from effnet.training.loop import RunConfig, run
 
 from effnet import spec
+from effnet.training import checkpoint
+from effnet.training.loop import RunConfig, run
 
 from .helpers import write_folder
 
@@ -111,7 +111,6 @@ def check_data_parallel(backend: str, tmp_path: Path, launcher: list[str] | None
     Returns the errors."""
     from effnet.conformance.checks import rel_error
     from effnet.conformance.tolerances import tolerance
-
     from tests.conftest import TINY_YAML
 
     spec_file = tmp_path / "tiny.yaml"

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from effnet.training import augment
 from effnet.training.augment import (
     RANDAUG_OPS,
@@ -18,7 +20,6 @@ from effnet.training.augment import (
     random_resized_crop_box,
     soft_labels,
 )
-from PIL import Image
 
 
 def _image(w: int = 80, h: int = 60, seed: int = 0) -> Image.Image:

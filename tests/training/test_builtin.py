@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from effnet.training import builtin
 from effnet.training.dataset import scan
 

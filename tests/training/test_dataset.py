@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from effnet.training.dataset import Sample, check_image, scan
 from effnet.training.errors import DataError
-from PIL import Image
 
 from .helpers import write_folder
 

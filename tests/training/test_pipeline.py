@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from effnet import spec
 from effnet.training.augment import center_crop_resize
 from effnet.training.dataset import ImageFolder, Sample, scan
 from effnet.training.errors import DataError
 from effnet.training.pipeline import Batch, Pipeline
-from PIL import Image
-
-from effnet import spec
 
 V2_PRE = spec.Preprocessing(scale=(1 / 128,) * 3, offset=(-1.0,) * 3)  # x / 128 - 1 (AF §3.4)
 IDENTITY = spec.Preprocessing(scale=(1.0,) * 3, offset=(0.0,) * 3)
