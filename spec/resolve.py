@@ -57,6 +57,33 @@ def implementation_name(name: str, profile: str) -> str:
     return models[name]
 
 
+def lookup(name: str, profile: str | None = None, *, among: tuple[str, ...] = ()) -> tuple[str, str | None]:
+    """(spec model, profile) for ``name``: a spec model name as it is, or a library's own model name
+    (``tf_efficientnetv2_b3`` -> efficientnetv2-b3 with ``timm_tf``; ``efficientnet_v2_s`` ->
+    torchvision's; ``EfficientNetV2B1`` -> keras'). ``profile``/``among`` narrow a name that more
+    than one library uses (``efficientnet_b0`` is torchvision's and timm's); a name that stays
+    ambiguous is an error listing the choices, never a guess."""
+    if name in names():
+        return name, profile
+    profs = registry.profiles().data["profiles"]
+    hits = [
+        (model, prof)
+        for prof, row in profs.items()
+        for model, library_name in row.get("models", {}).items()
+        if library_name == name
+    ]
+    if profile is not None:
+        hits = [h for h in hits if h[1] == profile]
+    if among and len(hits) > 1:
+        hits = [h for h in hits if h[1] in among] or hits
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        choices = " or ".join(prof for _, prof in hits)
+        raise SpecError(f"model name {name!r} is used by more than one library: pass --profile ({choices})")
+    return name, profile  # unknown: resolve() reports it with the known names
+
+
 def family_of(name: str, file: FamilySource = None) -> registry.SpecFile:
     index = registry.variant_index(families(file))
     if name not in index:
@@ -115,7 +142,10 @@ def _cited(overrides: dict[str, Any]) -> dict[str, Any]:
 def resolve(
     name: str, *, profile: str | None = None, file: FamilySource = None, **overrides: Any
 ) -> ModelSpec:
-    """Resolve model ``name`` (as the given implementation ``profile`` builds it) into a ModelSpec."""
+    """Resolve model ``name`` (as the given implementation ``profile`` builds it) into a ModelSpec.
+    ``name`` may be a library's own model name (see :func:`lookup`), which also picks the profile."""
+    if file is None:
+        name, profile = lookup(name, profile)
     config = model_config(name, profile=profile, file=file, **overrides)
     fam = family_of(name, file)
     base = fam.data["bases"][config["base"]]

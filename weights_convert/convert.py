@@ -18,18 +18,17 @@ from .formats import FORMATS, Format, classes_in, from_canonical, get_format, ha
 
 State = dict[str, np.ndarray]
 
-# key prefixes that only a format's own state dicts use -> format name
-SIGNATURES = (
-    ("stem.conv.kernel", "flax"),
-    ("features.", "torchvision"),
-    ("conv_stem.", "timm"),
-    ("conv_head.", "timm"),
-    ("stem.conv.", "torch"),
-    ("head.conv.", "torch"),
-    ("stem_conv/", "keras-applications"),  # keras_io's "<layer>/<variable>" names
-    ("top_conv/", "keras-applications"),
-    ("layers/conv_bn/conv/vars/", "keras"),  # impl_tf's .weights.h5 paths (naming.keras_names)
-)
+
+def _signature_matches(keys: set[str]) -> list[str]:
+    """Formats whose signature prefixes the names in ``keys`` carry; longest prefix first, so flax's
+    ``stem.conv.kernel`` wins over torch's ``stem.conv.``."""
+    hits = [
+        (len(prefix), f.name)
+        for f in FORMATS.values()
+        for prefix in f.signatures
+        if any(k.startswith(prefix) for k in keys)
+    ]
+    return list(dict.fromkeys(name for _, name in sorted(hits, reverse=True)))
 
 
 def detect_format(path: str | os.PathLike[str]) -> str:
@@ -49,9 +48,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         raise WeightsError(
             f"{path}: cannot detect its format without torch installed; pass the format explicitly"
         ) from err
-    for prefix, name in SIGNATURES:
-        if any(k.startswith(prefix) for k in keys):
-            return name
+    matches = _signature_matches(keys)
+    if matches:
+        return matches[0]
     raise WeightsError(f"{path}: cannot detect the weights format; name it (one of {', '.join(FORMATS)})")
 
 
@@ -78,6 +77,7 @@ def load(
     library's outputs. ``num_classes``/``include_top`` default to what the checkpoint holds."""
     name = fmt or detect_format(path)
     f = get_format(name)
+    model, profile = spec.lookup(model, profile, among=f.profiles)
     if f.container == "canonical":
         cf = canonical_io.read_canonical(path)
         top = cf.metadata.get("include_top", "true") == "true" if include_top is None else include_top
@@ -88,10 +88,10 @@ def load(
         canonical_io.check_state(ms, cf.weights, include_top=top, what=f"{path} (model {ms.name})")
         return Loaded(cf.weights, ms, name, top)
     state = containers.read(f.container, path)
-    probe = _resolve(model, profile or f.profile_for(str(path)), None, overrides)
+    probe = _resolve(model, f.profile_for(profile), None, overrides)
     top = has_top(state, probe, f) if include_top is None else include_top
     classes = num_classes or (classes_in(state, probe, f) if top else None)
-    ms = _resolve(model, profile or f.profile_for(str(path)), classes, overrides)
+    ms = _resolve(model, f.profile_for(profile), classes, overrides)
     try:
         weights = to_canonical(state, ms, f, include_top=top, what=str(path))
     except WeightsError as err:

@@ -92,62 +92,108 @@ KERAS_APPLICATIONS_LEAVES = Leaves(
 
 @dataclass(frozen=True)
 class Format:
+    """Everything about one weight format; no decision anywhere depends on a file's name."""
+
     name: str
     description: str
     namer: naming.Namer | None  # None: the canonical format itself
     leaves: Leaves | None
-    profile: str | None  # the spec profile whose outputs this format's library reproduces
+    # the spec profiles whose outputs this format's library reproduces; () = the file's own metadata
+    # (canonical) or whatever profile the caller builds (our backends' native formats). More than one:
+    # the file cannot tell which, so the caller must say (``--profile`` or a library model name).
+    profiles: tuple[str, ...]
     container: str  # "canonical" (safetensors + metadata) or a row of containers.CONTAINERS
+    signatures: tuple[str, ...]  # tensor-name prefixes only this format's files use (detection)
+    runner: str  # the implementation that runs such a file (``effnet.conformance.convert_check``)
 
-    def profile_for(self, path: str | None = None) -> str | None:
-        """timm's tf_* models are the TF-ported ones: TF SAME padding, BN eps 1e-3."""
-        if self.name == "timm" and path and "tf_" in str(path).rsplit("/", 1)[-1]:
-            return "timm_tf"
-        return self.profile
+    def profile_for(self, profile: str | None = None) -> str | None:
+        """The profile to resolve the spec with: ``profile`` if given, else the format's only one;
+        when the format cannot tell, the error lists the choices (it never guesses)."""
+        if profile is not None:
+            return profile
+        if len(self.profiles) > 1:
+            raise WeightsError(
+                f"a {self.name} checkpoint does not say which of its models it holds: pass --profile "
+                f"({', '.join(self.profiles)}) or the library's model name as --model "
+                f"(e.g. tf_efficientnetv2_b3 for timm_tf)"
+            )
+        return self.profiles[0] if self.profiles else None
 
 
 FORMATS: dict[str, Format] = {
-    "canonical": Format(
-        "canonical", "effnet canonical safetensors (channels-last)", None, None, None, "canonical"
-    ),
-    "torch": Format(
-        "torch",
-        "impl_torch state_dict (.pt/.pth/.safetensors)",
-        naming.native_names,
-        TORCH_LEAVES,
-        None,
-        "torch",
-    ),
-    "flax": Format(
-        "flax", "impl_jax NNX state (safetensors)", naming.native_names, FLAX_LEAVES, None, "flax"
-    ),
-    "torchvision": Format(
-        "torchvision",
-        "torchvision.models.efficientnet_* state_dict",
-        naming.torchvision_names,
-        TORCH_LEAVES,
-        "torchvision",
-        "torch",
-    ),
-    "timm": Format(
-        "timm",
-        "timm efficientnet*/tf_efficientnet* state_dict",
-        naming.timm_names,
-        TORCH_LEAVES,
-        "timm",
-        "torch",
-    ),
-    "keras": Format(
-        "keras", "impl_tf model .weights.h5 (Keras 3)", naming.keras_names, KERAS_LEAVES, None, "keras"
-    ),
-    "keras-applications": Format(
-        "keras-applications",
-        "keras.applications EfficientNet*/EfficientNetV2* weights (.h5 or .weights.h5)",
-        naming.keras_applications_names,
-        KERAS_APPLICATIONS_LEAVES,
-        "keras",
-        "keras",
-    ),
+    f.name: f
+    for f in (
+        Format(
+            "canonical",
+            "effnet canonical safetensors (channels-last)",
+            None,
+            None,
+            (),
+            "canonical",
+            (),  # recognised by its metadata, not its names
+            "numpy",
+        ),
+        Format(
+            "torch",
+            "impl_torch state_dict (.pt/.pth/.safetensors)",
+            naming.native_names,
+            TORCH_LEAVES,
+            (),
+            "torch",
+            ("stem.conv.", "head.conv."),
+            "torch",
+        ),
+        Format(
+            "flax",
+            "impl_jax NNX state (safetensors)",
+            naming.native_names,
+            FLAX_LEAVES,
+            (),
+            "flax",
+            ("stem.conv.kernel",),
+            "jax",
+        ),
+        Format(
+            "torchvision",
+            "torchvision.models.efficientnet_* state_dict",
+            naming.torchvision_names,
+            TORCH_LEAVES,
+            ("torchvision",),
+            "torch",
+            ("features.",),
+            "torchvision",
+        ),
+        Format(
+            "timm",
+            "timm efficientnet*/tf_efficientnet* state_dict",
+            naming.timm_names,
+            TORCH_LEAVES,
+            ("timm", "timm_tf"),  # PyTorch-native and TF-ported models share every tensor name
+            "torch",
+            ("conv_stem.", "conv_head."),
+            "timm",
+        ),
+        Format(
+            "keras",
+            "impl_tf model .weights.h5 (Keras 3)",
+            naming.keras_names,
+            KERAS_LEAVES,
+            (),
+            "keras",
+            ("layers/conv_bn/conv/vars/",),  # impl_tf's .weights.h5 paths (naming.keras_names)
+            "tf",
+        ),
+        Format(
+            "keras-applications",
+            "keras.applications EfficientNet*/EfficientNetV2* weights (.h5 or .weights.h5)",
+            naming.keras_applications_names,
+            KERAS_APPLICATIONS_LEAVES,
+            ("keras",),
+            "keras",
+            ("stem_conv/", "top_conv/"),  # keras_io's "<layer>/<variable>" names
+            "keras-applications",
+        ),
+    )
 }
 
 

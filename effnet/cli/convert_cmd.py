@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         f"model {loaded.spec.name}, profile {loaded.spec.profile}, {seconds:.2f} s"
     )
     if args.check:
-        from effnet.weights_convert.check import check
+        from effnet.conformance.convert_check import check
 
         dst_loaded = convert.load(args.dst, args.model, fmt=args.to_fmt, profile=loaded.spec.profile)
         result = check(args.src, loaded, args.dst, dst_loaded)

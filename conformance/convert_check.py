@@ -1,8 +1,10 @@
 """``effnet convert --check``: build the model each side of a conversion describes, run both on one
 random batch, and report the largest output difference.
 
-Each format has a runner: a function (path, model name, loaded weights) -> model callable on an NHWC
-float32 batch returning logits (numpy). Frameworks are imported only when their runner is used.
+Each weight format names its runner (``Format.runner`` in ``effnet.weights_convert.formats``): the
+implementation that reads such a file, here a function (path, loaded weights) -> model callable on an
+NHWC float32 batch returning logits (numpy). Frameworks are imported only when their runner is used.
+The canonical format runs on the spec's numpy reference: no framework needed.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from effnet import spec
-
-from .convert import Loaded
+from effnet.spec import reference
+from effnet.weights_convert import torch_io
+from effnet.weights_convert.convert import Loaded
+from effnet.weights_convert.formats import get_format
 
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -35,8 +39,6 @@ def _torch_module_runner(module: object) -> Runner:
 
 def _state_dict_tensors(path: Path) -> dict[str, object]:
     import torch
-
-    from . import torch_io
 
     return {k: torch.from_numpy(np.array(v)) for k, v in torch_io.read_state(path).items()}
 
@@ -102,7 +104,7 @@ def _keras_applications(path: Path, loaded: Loaded) -> Runner:
     from effnet import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
     import keras
 
-    from . import keras_applications
+    from effnet.weights_convert import keras_applications
 
     ms = loaded.spec
     v1 = ms.family == keras_applications.FAMILY
@@ -127,14 +129,23 @@ def _keras_applications(path: Path, loaded: Loaded) -> Runner:
     return run
 
 
+def _numpy_reference(path: Path, loaded: Loaded) -> Runner:
+    def run(x: np.ndarray) -> np.ndarray:
+        out = reference.forward(loaded.spec, loaded.weights, x, include_top=loaded.include_top)
+        return (out.logits if loaded.include_top else out.intermediates["pre_logits"]).astype(np.float32)
+
+    return run
+
+
+# runner name (``Format.runner``) -> how to build and run a file of that format
 RUNNERS: dict[str, Callable[[Path, Loaded], Runner]] = {
-    "keras": _ours_keras,
-    "keras-applications": _keras_applications,
-    "flax": _ours_jax,
+    "numpy": _numpy_reference,
+    "torch": _ours_torch,
+    "jax": _ours_jax,
+    "tf": _ours_keras,
     "torchvision": _torchvision,
     "timm": _timm,
-    "torch": _ours_torch,
-    "canonical": _ours_torch,
+    "keras-applications": _keras_applications,
 }
 
 
@@ -148,7 +159,7 @@ class CheckResult:
 def check(src: Path, src_loaded: Loaded, dst: Path, dst_loaded: Loaded, *, seed: int = 0) -> CheckResult:
     """Run both sides on one random NHWC batch (2 x 161 x 129, odd and non-square)."""
     x = np.random.default_rng(seed).standard_normal((2, 161, 129, 3)).astype(np.float32)
-    a = RUNNERS[src_loaded.format](src, src_loaded)(x)
-    b = RUNNERS[dst_loaded.format](dst, dst_loaded)(x)
+    a = RUNNERS[get_format(src_loaded.format).runner](src, src_loaded)(x)
+    b = RUNNERS[get_format(dst_loaded.format).runner](dst, dst_loaded)(x)
     diff = float(np.abs(a - b).max())
     return CheckResult(diff, diff / float(np.abs(a).max()), tuple(a.shape))
