@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from effnet import malloc, spec
+from effnet import backends, malloc, spec
 from effnet.spec import ModelSpec
 
 LR = 0.01
@@ -207,30 +207,45 @@ class Impl:
     backend: str  # which of our backends it is, or the one it is the reference for
     env: dict[str, str]  # environment of its worker process (KERAS_BACKEND)
     modes: tuple[str, ...]
-    factory: Callable[..., Step]
+    factory: str  # "module:function" (effnet.backends.load) returning a Step
+
+    def step(self, *args: Any) -> Step:
+        return backends.load(self.factory)(*args)
 
 
-IMPLS: dict[str, Impl] = {
-    "torch": Impl(
-        "torch", True, "torch", {}, ("eager NCHW", "eager channels_last", "compile channels_last"), torch_ours
-    ),
-    "jax": Impl(
-        "jax",
-        True,
-        "jax",
+# the references each of our backends is measured against
+REFERENCES: tuple[Impl, ...] = (
+    Impl(
+        "torchvision",
+        False,
+        "torch",
         {},
-        ("jit depthwise=xla", "jit depthwise=shifted", "nnx.jit depthwise=shifted"),
-        jax_ours,
+        ("eager NCHW", "eager channels_last"),
+        f"{__name__}:torch_reference",
     ),
-    "tf": Impl("tf", True, "tf", {"KERAS_BACKEND": "tensorflow"}, ("no XLA", "xla"), tf_ours),
-    "torchvision": Impl(
-        "torchvision", False, "torch", {}, ("eager NCHW", "eager channels_last"), torch_reference
+    Impl(
+        "keras-tf",
+        False,
+        "tf",
+        {"KERAS_BACKEND": "tensorflow"},
+        ("no XLA", "xla"),
+        f"{__name__}:keras_reference",
     ),
-    "keras-tf": Impl(
-        "keras-tf", False, "tf", {"KERAS_BACKEND": "tensorflow"}, ("no XLA", "xla"), keras_reference
-    ),
-    "keras-jax": Impl("keras-jax", False, "jax", {"KERAS_BACKEND": "jax"}, ("jit",), keras_reference),
-}
+    Impl("keras-jax", False, "jax", {"KERAS_BACKEND": "jax"}, ("jit",), f"{__name__}:keras_reference"),
+)
+
+
+def _implementations() -> dict[str, Impl]:
+    """Ours (every registered backend with bench steps, ``effnet.backends``), then the references."""
+    ours = {
+        b.name: Impl(b.name, True, b.name, dict(b.env), b.bench_modes, b.bench)
+        for b in backends.registry().values()
+        if b.bench is not None
+    }
+    return {**ours, **{r.name: r for r in REFERENCES}}
+
+
+IMPLS: dict[str, Impl] = _implementations()
 
 
 def environment(impl: Impl) -> dict[str, str]:

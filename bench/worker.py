@@ -18,7 +18,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     impl = IMPLS[request["impl"]]
     ms = spec.resolve(request["model"], dropout=0.0, drop_path={"rate": 0.0})
     x, y = synthetic(ms, request["batch"], request["size"])
-    step = impl.factory(ms, x, y, request["mode"], request["kind"], request["device"], request["precision"])
+    step = impl.step(ms, x, y, request["mode"], request["kind"], request["device"], request["precision"])
     t = measure(step.run, step.sync, steps=request["steps"], repeats=request["repeats"])
     return {
         **request,

@@ -1,5 +1,6 @@
-"""The backend registry: each backend exposes the same small adapter (see ``Adapter``), imported
-lazily, so a missing framework is reported as skipped and never breaks an import.
+"""The suite's view of the backend registry (``effnet.backends``): each backend's conformance adapter
+(see ``Adapter``), imported lazily, so a missing framework is reported as skipped and never breaks an
+import.
 
 The suite's backend selection comes from ``EFFNET_BACKEND`` (set by the nox sessions): a backend
 name, a comma-separated list, or ``all`` (every installed backend). Unset, or naming nothing that
@@ -8,23 +9,18 @@ is installed, is an error: a conformance run that silently tests nothing is wors
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
+from effnet import backends
+from effnet.backends import BackendUnavailable
 from effnet.spec import ModelSpec
 
 Weights = dict[str, np.ndarray]
-BACKEND_ENV = "EFFNET_BACKEND"
-# backend name -> module holding its adapter (``ADAPTER``)
-ADAPTER_MODULES = {
-    "torch": "effnet.impl_torch.adapter",
-    "jax": "effnet.impl_jax.adapter",
-    "tf": "effnet.impl_tf.adapter",
-}
+BACKEND_ENV = backends.SELECT_ENV
 
 
 @dataclass
@@ -55,24 +51,17 @@ class Adapter(Protocol):
         ...
 
 
-class BackendUnavailable(RuntimeError):
-    pass
-
-
 def load(name: str) -> Adapter:
-    if name not in ADAPTER_MODULES:
-        raise BackendUnavailable(f"unknown backend {name!r}; known: {', '.join(ADAPTER_MODULES)}")
     try:
-        module = importlib.import_module(ADAPTER_MODULES[name])
-    except ImportError as err:
-        raise BackendUnavailable(f"{name}: not installed ({err})") from err
-    return module.ADAPTER
+        return backends.provide(name, "adapter")
+    except backends.UnknownBackend as err:
+        raise BackendUnavailable(str(err)) from None
 
 
 def available() -> tuple[dict[str, Adapter], dict[str, str]]:
     """(installed adapters, {missing backend: reason})."""
     found, missing = {}, {}
-    for name in ADAPTER_MODULES:
+    for name in backends.names():
         try:
             found[name] = load(name)
         except BackendUnavailable as err:
@@ -85,7 +74,7 @@ def selected() -> dict[str, Adapter]:
     value = os.environ.get(BACKEND_ENV, "").strip()
     if not value:
         raise RuntimeError(
-            f"{BACKEND_ENV} is not set: name a backend ({', '.join(ADAPTER_MODULES)}) or 'all'"
+            f"{BACKEND_ENV} is not set: name a backend ({', '.join(backends.names())}) or 'all'"
         )
     found, missing = available()
     if value == "all":

@@ -34,6 +34,11 @@ class Result:
         return f"{self.label}: {self.first_divergence}"
 
 
+def trains(adapter: Adapter) -> bool:
+    """Whether an adapter can take a gradient step (inference-only adapters cannot)."""
+    return callable(getattr(adapter, "train_step", None))
+
+
 def describe(ms: ModelSpec, name: str) -> str:
     """Context for a named tensor: the block's kind, kernel, stride, SE and channels."""
     for b in ms.blocks:

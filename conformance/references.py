@@ -60,6 +60,22 @@ def _timm(ms: ModelSpec) -> object:
     )
 
 
+def assign_keras_applications(
+    net: object, ms: ModelSpec, weights: Weights, *, include_top: bool = True
+) -> None:
+    """Copy canonical weights (and V1's normalization, from the spec) into a keras.applications
+    model object, layer by layer with ``set_weights``; the self-named Normalization is found by class."""
+    from effnet.weights_convert import keras_applications, keras_io
+
+    state = from_canonical(weights, ms, FORMATS["keras-applications"], include_top=include_top)
+    for layer, leaves in keras_io.group_by_layer(state).items():
+        if layer == keras_applications.LAYER:
+            target = next(t for t in net.layers if type(t).__name__ == "Normalization")  # type: ignore[attr-defined]
+        else:
+            target = net.get_layer(layer)  # type: ignore[attr-defined]
+        target.set_weights(list(leaves.values()))
+
+
 def _keras_applications(ms: ModelSpec, weights: Weights, x: np.ndarray) -> np.ndarray:
     """keras.applications (TensorFlow backend) with ``weights=None``, built for this input size (V1's
     stride-2 padding is static, AF §3.3), weights set layer by layer. ``x`` is the network input: V2
@@ -77,7 +93,7 @@ def _keras_applications(ms: ModelSpec, weights: Weights, x: np.ndarray) -> np.nd
         classifier_activation=None,
         **({} if v1 else {"include_preprocessing": False}),
     )
-    keras_applications.assign(net, ms, weights)
+    assign_keras_applications(net, ms, weights)
     if v1:
         scale, offset = (np.asarray(v, np.float32) for v in (ms.preprocessing.scale, ms.preprocessing.offset))
         x = (x - offset) / scale

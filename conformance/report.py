@@ -77,20 +77,22 @@ def run_checks(progress: bool = True) -> tuple[list[Row], dict[str, Any]]:
             comp = f"{name} vs numpy"
             _record(rows, label, comp, "eval", checks.eval_vs_reference(adapter, ms, w, x))
             _record(rows, label, comp, "train", checks.train_vs_reference(adapter, ms, w, x))
-            _record(
-                rows,
-                label,
-                comp,
-                "grad",
-                checks.grads_vs_reference(adapter, ms, w, x, labels, per_tensor=per_tensor),
-            )
+            if checks.trains(adapter):
+                grads = checks.grads_vs_reference(adapter, ms, w, x, labels, per_tensor=per_tensor)
+                _record(rows, label, comp, "grad", grads)
+            else:
+                _skip(rows, label, comp, "grad", "inference-only adapter (no train_step)")
             _record(rows, label, comp, "roundtrip", checks.roundtrip(adapter, ms, w))
             bar.update(4)
         for a, b in pairs:
             comp = f"{a} vs {b}"
             _record(rows, label, comp, "eval", checks.eval_pair(found[a], found[b], ms, w, x))
             _record(rows, label, comp, "train", checks.train_pair(found[a], found[b], ms, w, x))
-            _record(rows, label, comp, "grad", checks.grads_pair(found[a], found[b], ms, w, x, labels))
+            if checks.trains(found[a]) and checks.trains(found[b]):
+                grads = checks.grads_pair(found[a], found[b], ms, w, x, labels)
+                _record(rows, label, comp, "grad", grads)
+            else:
+                _skip(rows, label, comp, "grad", "inference-only adapter (no train_step)")
             bar.update(3)
         if len(found) < 2:
             _skip(

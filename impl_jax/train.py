@@ -18,7 +18,7 @@ from flax import nnx
 
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
-from effnet.training.recipe import Recipe
+from effnet.spec.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import DataParallel, configure

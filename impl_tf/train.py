@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
-from effnet.training.recipe import Recipe
+from effnet.spec.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet

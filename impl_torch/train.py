@@ -20,7 +20,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
-from effnet.training.recipe import Recipe
+from effnet.spec.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import all_sum, cross_replica_batch_norm, process_group

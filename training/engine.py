@@ -1,7 +1,7 @@
 """What each backend's trainer provides to the framework-neutral loop (``training.loop``).
 
-Engines live beside their models (``impl_torch/train.py``, ``impl_jax/train.py``,
-``impl_tf/train.py``) and use their framework's own tools (torch.optim, optax, keras.optimizers).
+Engines live beside their models (each backend's ``engine`` row in ``effnet.backends`` says where)
+and use their framework's own tools (torch.optim, optax, keras.optimizers).
 Arrays cross the boundary as numpy: images NHWC float32 (already preprocessed), soft labels (B, C).
 
 Data parallel: ``--batch-size`` is the global batch. An engine replicates over ``devices`` local
@@ -16,17 +16,14 @@ global batch. Only process 0 writes files.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from effnet import backends
 from effnet.spec import ModelSpec
-
-from .recipe import Recipe
-
-ENGINES = {"torch": "effnet.impl_torch.train", "jax": "effnet.impl_jax.train", "tf": "effnet.impl_tf.train"}
+from effnet.spec.recipe import Recipe
 
 
 class Engine(Protocol):
@@ -62,12 +59,5 @@ class Engine(Protocol):
 def create(backend: str, ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> Engine:
     """``devices``: local devices to replicate over (default: all local accelerators, else one CPU;
     on a CPU-only host ``n`` splits the CPU into ``n`` logical devices, for JAX and TF)."""
-    if backend not in ENGINES:
-        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(ENGINES)}")
-    try:
-        module = importlib.import_module(ENGINES[backend])
-    except ImportError as err:
-        raise RuntimeError(
-            f"backend {backend!r} is not installed ({err}); pip install -e '.[{backend}]'"
-        ) from err
-    return module.create_engine(ms, recipe, seed, devices=devices)
+    create_engine = backends.provide(backend, "engine")  # UnknownBackend, BackendUnavailable
+    return create_engine(ms, recipe, seed, devices=devices)

@@ -23,13 +23,13 @@ from tqdm import tqdm
 
 from effnet import spec
 from effnet.spec import ModelSpec, Stage
+from effnet.spec.recipe import Recipe, recipe
 from effnet.weights_convert import save_canonical
 
 from . import checkpoint
 from .dataset import ImageFolder, scan
 from .engine import Engine, create
 from .pipeline import Pipeline
-from .recipe import Recipe, recipe
 
 
 @dataclass(frozen=True)

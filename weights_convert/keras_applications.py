@@ -87,18 +87,3 @@ def check_normalization(state: State, ms: ModelSpec, what: str) -> None:
         f"file's, resolve with preprocessing={{'mean': {got_mean.tolist()}, 'std': {implied_std.tolist()}, "
         "'cite': ...}"
     )
-
-
-def assign(net: object, ms: ModelSpec, weights: State, *, include_top: bool = True) -> None:
-    """Copy canonical weights (and V1's normalization, from the spec) into a keras.applications
-    model object, layer by layer with ``set_weights``; the self-named Normalization is found by class."""
-    from . import keras_io
-    from .formats import FORMATS, from_canonical  # formats imports this module
-
-    state = from_canonical(weights, ms, FORMATS["keras-applications"], include_top=include_top)
-    for layer, leaves in keras_io.group_by_layer(state).items():
-        if layer == LAYER:
-            target = next(t for t in net.layers if type(t).__name__ == "Normalization")  # type: ignore[attr-defined]
-        else:
-            target = net.get_layer(layer)  # type: ignore[attr-defined]
-        target.set_weights(list(leaves.values()))

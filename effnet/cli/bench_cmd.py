@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_IMPLS = "torch,jax,tf,torchvision,keras-tf,keras-jax"
+from effnet import backends
+
+from .errors import UsageError
+
+REFERENCE_IMPLS = ("torchvision", "keras-tf", "keras-jax")  # bench.steps.REFERENCES
+DEFAULT_IMPLS = ",".join((*(b.name for b in backends.registry().values() if b.bench), *REFERENCE_IMPLS))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         c.add_argument(
             "--backends",
             default=DEFAULT_IMPLS,
-            help=f"comma-separated implementations: ours (torch, jax, tf) and references "
-            f"(torchvision, keras-tf, keras-jax); default {DEFAULT_IMPLS}",
+            help=f"comma-separated implementations: ours and the references; default {DEFAULT_IMPLS} "
+            "(`effnet bench modes` lists each one's modes)",
         )
         c.add_argument("--model", default="efficientnetv2-b0")
         c.add_argument("--sizes", default="128", help="comma-separated image sizes (default 128)")
@@ -38,6 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         c.add_argument("--out", type=Path, default=Path("out/bench"))
         c.add_argument("--no-progress", action="store_true")
         c.set_defaults(run=run, kind=kind)
+    modes = cmds.add_parser("modes", help="every implementation's execution modes (the names --modes takes)")
+    modes.set_defaults(run=run_modes)
+
+
+def run_modes(args: argparse.Namespace) -> int:
+    from effnet.bench.steps import IMPLS
+
+    for impl in IMPLS.values():
+        kind = "ours" if impl.ours else f"reference for {impl.backend}"
+        print(f"{impl.name:12s} {kind:22s} {', '.join(repr(m) for m in impl.modes)}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +63,17 @@ def run(args: argparse.Namespace) -> int:
     impls = tuple(b.strip() for b in args.backends.split(",") if b.strip())
     unknown = [i for i in impls if i not in IMPLS]
     if unknown:
-        raise SystemExit(f"effnet: error: unknown implementation(s) {unknown}; known: {', '.join(IMPLS)}")
+        raise UsageError(f"unknown implementation(s) {unknown}; known: {', '.join(IMPLS)}")
+    modes = tuple(m.strip() for m in args.modes.split(",")) if args.modes else None
+    if modes:
+        known = {m for i in impls for m in IMPLS[i].modes}
+        if stray := [m for m in modes if m not in known]:
+            raise UsageError(f"--modes: unknown mode(s) {stray}; see `effnet bench modes`")
+        if unmeasured := [i for i in impls if not set(IMPLS[i].modes) & set(modes)]:
+            raise UsageError(
+                f"--modes selects no mode of {', '.join(unmeasured)} (a figure over fewer "
+                "implementations than asked would be partial); see `effnet bench modes`"
+            )
     plan = Plan(
         args.kind,
         impls,
@@ -58,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         args.device,
         args.steps,
         args.repeats,
-        tuple(m.strip() for m in args.modes.split(",")) if args.modes else None,
+        modes,
         args.rounds,
     )
     result = run(plan, timeout=args.timeout, progress=not args.no_progress)

@@ -16,15 +16,17 @@ from effnet.training.checkpoint import ResumeError
 from effnet.training.errors import DataError
 from effnet.weights_convert import WeightsError
 
-from . import bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
+from . import backends_cmd, bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
+from .errors import UsageError
 
-COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd)
+COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd, backends_cmd)
 USER_ERRORS: tuple[type[BaseException], ...] = (
     SpecError,
     WeightsError,
     DataError,
     ResumeError,
     FileNotFoundError,
+    UsageError,
 )
 
 

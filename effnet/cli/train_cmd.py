@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from effnet import backends
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="progressive-learning training (spec schedule and recipe)")
-    p.add_argument("--backend", choices=("torch", "tf", "jax"), required=True)
+    p.add_argument("--backend", choices=backends.names(trains=True), required=True)
     p.add_argument("--model", required=True, help="spec model name, e.g. efficientnetv2-b0")
     p.add_argument(
         "--data",

@@ -5,7 +5,7 @@ from itertools import combinations
 
 import pytest
 
-from effnet.conformance import backends
+from effnet.conformance import backends, checks
 
 SELECTED = backends.selected()
 NAMES = sorted(SELECTED)
@@ -16,3 +16,11 @@ def pair_or_skip(pair):
     if pair is None:
         pytest.skip(f"needs two backends; {backends.BACKEND_ENV} selects only {', '.join(NAMES)}")
     return SELECTED[pair[0]], SELECTED[pair[1]]
+
+
+def trainable_or_skip(*adapters):
+    """Skip a gradient check for an inference-only adapter (no ``train_step``)."""
+    for adapter in adapters:
+        if not checks.trains(adapter):
+            pytest.skip(f"{adapter.name}: inference-only adapter (no train_step)")
+    return adapters

@@ -35,9 +35,8 @@ def test_v2_b0_train_mode_gradients_and_round_trip(backend):
         np.random.default_rng(4).standard_normal((2, 96, 66, 3)).astype(np.float32)
     )  # even sizes: TF SAME asymmetric
     adapter = SELECTED[backend]
-    for result in (
-        checks.train_vs_reference(adapter, ms, w, x),
-        checks.grads_vs_reference(adapter, ms, w, x, np.array([3, 7]), per_tensor=False),
-        checks.roundtrip(adapter, ms, w),
-    ):
+    results = [checks.train_vs_reference(adapter, ms, w, x), checks.roundtrip(adapter, ms, w)]
+    if checks.trains(adapter):
+        results.append(checks.grads_vs_reference(adapter, ms, w, x, np.array([3, 7]), per_tensor=False))
+    for result in results:
         assert result.ok, str(result)

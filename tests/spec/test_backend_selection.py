@@ -2,6 +2,7 @@
 
 import pytest
 
+from effnet import backends as registry
 from effnet.conformance import backends
 
 
@@ -18,6 +19,21 @@ def test_unknown_or_missing_backend_is_an_error(monkeypatch):
 
 
 def test_missing_framework_is_reported_not_raised(monkeypatch):
-    monkeypatch.setitem(backends.ADAPTER_MODULES, "ghost", "no_such_module.adapter")
-    found, missing = backends.available()
+    ghost = registry.Backend(
+        "ghost",
+        "no_such_package",
+        "Ghost",
+        "ghost",
+        "no_such_module:build",
+        "no_such_module.adapter:ADAPTER",
+        "torch",
+    )
+    monkeypatch.setattr(registry, "_from_entry_points", lambda: [ghost])
+    registry.registry.cache_clear()
+    try:
+        found, missing = backends.available()
+    finally:
+        monkeypatch.undo()
+        registry.registry.cache_clear()
     assert "ghost" not in found and "not installed" in missing["ghost"]
+    assert 'pip install "effnet-spec[ghost]"' in missing["ghost"]

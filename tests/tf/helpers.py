@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from effnet import impl_tf, spec
+from effnet.conformance.references import assign_keras_applications
 from effnet.conformance.tolerances import tolerance
 from effnet.spec import reference
 from effnet.weights_convert import keras_applications
@@ -54,7 +55,7 @@ def randomised_keras(
     """Random canonical weights (BN statistics included) and a keras.applications model holding them."""
     weights = reference.random_weights(ms, seed)
     net = keras_app(ms, size, include_preprocessing=include_preprocessing)
-    keras_applications.assign(net, ms, weights)
+    assign_keras_applications(net, ms, weights)
     return weights, net
 
 

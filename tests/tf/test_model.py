@@ -11,9 +11,10 @@ import pytest
 import tensorflow as tf
 
 from effnet import impl_tf, spec
+from effnet.conformance.references import assign_keras_applications
 from effnet.conformance.tolerances import tolerance
 from effnet.spec import reference
-from effnet.weights_convert import keras_applications, keras_io
+from effnet.weights_convert import keras_io
 from effnet.weights_convert.formats import FORMATS, to_canonical
 
 from .helpers import FP32_EVAL, keras_app, max_rel, ours, run
@@ -128,7 +129,7 @@ def test_one_sgd_step_matches_keras_applications(tmp_path):
     ms = spec.resolve("efficientnetv2-b0", profile="keras", dropout=0.0, drop_path={"rate": 0.0})
     weights = reference.random_weights(ms, 6)
     theirs = keras_app(ms, (64, 64), include_preprocessing=False)
-    keras_applications.assign(theirs, ms, weights)
+    assign_keras_applications(theirs, ms, weights)
     for layer in theirs.layers:
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0

@@ -30,8 +30,8 @@ def main() -> None:
         import torch  # noqa: F401  (torch/triton before TF: see tests/tf/conftest.py)
 
     from effnet import spec
+    from effnet.spec.recipe import recipe
     from effnet.training.engine import create
-    from effnet.training.recipe import recipe
 
     ms = spec.resolve("tiny-net", file=args.spec)
     engine = create(args.backend, ms, recipe("efficientnetv2-b0", batch_size=GLOBAL_BATCH), 0, args.devices)

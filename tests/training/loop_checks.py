@@ -197,8 +197,8 @@ def check_accuracy_above_chance(backend: str, tmp_path: Path) -> float:
 def check_starts_from_spec_init(backend: str, tiny_ms: object) -> None:
     """The engine's starting weights are ``spec.init.initial_weights`` (both schemes), bit for bit."""
     from effnet.spec.init import initial_weights
+    from effnet.spec.recipe import recipe
     from effnet.training.engine import create
-    from effnet.training.recipe import recipe
 
     for scheme in ("fan_in", "automl"):
         rec = recipe(MODEL, batch_size=8, epochs=EPOCHS, init=scheme)

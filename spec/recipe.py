@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from effnet import spec
-from effnet.spec.resolve import FamilySource
+from .errors import SpecError
+from .resolve import FamilySource, family_of
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,10 @@ def recipe(
     after a warm-up of a few steps when scaled to a short run, is too high for a from-scratch model
     that trains for minutes (see README, Training). ``init`` names the ``spec.init`` scheme of the
     starting weights (``--init``)."""
-    fam = spec.family_of(name, file)
+    fam = family_of(name, file)
     t: dict[str, Any] = fam.data.get("training")
     if t is None:
-        raise spec.SpecError(f"{fam.path} has no training section for {name!r}")
+        raise SpecError(f"{fam.path} has no training section for {name!r}")
     run_epochs = epochs or t["epochs"]
     scale = run_epochs / t["epochs"]
     opt = t["optimizer"]

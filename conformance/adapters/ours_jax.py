@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from effnet.conformance.backends import StepResult, Weights
+from effnet.impl_jax.build import canonical_state, from_spec, load_canonical_state
+from effnet.impl_jax.model import EfficientNet
 from effnet.spec import ModelSpec
 
-from .build import canonical_state, from_spec, load_canonical_state
-from .model import EfficientNet
+from ..backends import StepResult, Weights
 
 
 @nnx.jit

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from effnet.conformance.backends import StepResult, Weights
+from effnet.impl_torch.build import canonical_state, from_spec, load_canonical_state
+from effnet.impl_torch.model import EfficientNet
 from effnet.spec import ModelSpec
 from effnet.weights_convert.formats import FORMATS, to_canonical
 
-from .build import canonical_state, from_spec, load_canonical_state
-from .model import EfficientNet
+from ..backends import StepResult, Weights
 
 
 def _nchw(x: np.ndarray) -> torch.Tensor:

@@ -8,16 +8,20 @@ it would cost more than it saves.
 
 from __future__ import annotations
 
+# effnet.impl_tf comes first: importing it selects Keras' TensorFlow backend (isort is off for this
+# file in pyproject.toml so that the order stays)
+import effnet.impl_tf  # noqa: F401
 import keras
 import numpy as np
 import tensorflow as tf
 
-from effnet.conformance.backends import StepResult, Weights
 from effnet.spec import ModelSpec
 from effnet.weights_convert.formats import to_canonical
 
-from .build import NATIVE, canonical_state, from_spec, load_canonical_state, native_variables
-from .model import EfficientNet
+from effnet.impl_tf.build import NATIVE, canonical_state, from_spec, load_canonical_state, native_variables
+from effnet.impl_tf.model import EfficientNet
+
+from ..backends import StepResult, Weights
 
 
 def _numpy(t: tf.Tensor) -> np.ndarray:

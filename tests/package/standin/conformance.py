@@ -1,0 +1,3 @@
+"""Stand-in for the unrelated PyPI distribution named conformance."""
+
+OWNER = "standin"
