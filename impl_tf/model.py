@@ -147,6 +147,7 @@ class Block(layers.Layer):
     def __init__(self, block: BlockSpec, ms: ModelSpec, **kwargs: Any) -> None:
         super().__init__(name=block.name, **kwargs)
         self.residual = block.residual
+        self.roles = [role for role, _ in block.layers]  # the spec's layer order
         self.expand = ConvBN(block.expand, ms) if block.expand else None
         self.dw = ConvBN(block.dw, ms) if block.dw else None
         self.se = SqueezeExcite(block.se, ms) if block.se else None
@@ -154,7 +155,7 @@ class Block(layers.Layer):
         self.drop_path = DropPath(block.drop_path_rate, name="drop_path")
 
     def _layers_in_order(self) -> list[layers.Layer]:
-        return [layer for layer in (self.expand, self.dw, self.se, self.project) if layer is not None]
+        return [getattr(self, role) for role in self.roles]
 
     def build(self, input_shape: Shape) -> None:
         shape = input_shape
@@ -170,12 +171,8 @@ class Block(layers.Layer):
 
     def call(self, x: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         h = x
-        for layer in (self.expand, self.dw):
-            if layer is not None:
-                h = layer(h, training=training)
-        if self.se is not None:
-            h = self.se(h)
-        h = self.project(h, training=training)
+        for layer in self._layers_in_order():
+            h = layer(h) if layer is self.se else layer(h, training=training)
         return x + self.drop_path(h, training=training) if self.residual else h
 
 

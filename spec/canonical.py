@@ -70,12 +70,8 @@ def tensors(ms: ModelSpec, *, include_top: bool = True) -> dict[str, TensorInfo]
     """Every canonical tensor of ``ms`` in network order."""
     out = conv_tensors(ms.stem)
     for block in ms.blocks:
-        for conv in (block.expand, block.dw):
-            if conv is not None:
-                out.update(conv_tensors(conv))
-        if block.se is not None:
-            out.update(se_tensors(block.se))
-        out.update(conv_tensors(block.project))
+        for _, layer in block.layers:
+            out.update(se_tensors(layer) if isinstance(layer, SESpec) else conv_tensors(layer))
     out.update(conv_tensors(ms.head))
     if include_top:
         out["classifier.kernel"] = TensorInfo((ms.features_channels, ms.num_classes), "param", "dense")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 BlockKind = Literal["mbconv", "fused_mbconv"]
+LayerRole = Literal["expand", "dw", "se", "project"]  # a block's layers, in network order
 Padding = Literal["tf_same", "symmetric"]
 Activation = Literal["silu", "relu"]
 
@@ -65,6 +66,18 @@ class BlockSpec:
     dw: ConvSpec | None
     se: SESpec | None
     project: ConvSpec
+
+    @property
+    def layers(self) -> tuple[tuple[LayerRole, ConvSpec | SESpec], ...]:
+        """The block's layers in network order, each with its role: expand?, dw?, se?, project. Every
+        walker over a block (canonical names, the reference, weight namers, backends) uses this list."""
+        roles: tuple[tuple[LayerRole, ConvSpec | SESpec | None], ...] = (
+            ("expand", self.expand),
+            ("dw", self.dw),
+            ("se", self.se),
+            ("project", self.project),
+        )
+        return tuple((role, layer) for role, layer in roles if layer is not None)
 
     @property
     def convs(self) -> tuple[ConvSpec, ...]:

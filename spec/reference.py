@@ -106,12 +106,8 @@ class _Runner:
 
     def block(self, block: BlockSpec, x: np.ndarray) -> np.ndarray:
         h = x
-        for conv in (block.expand, block.dw):
-            if conv is not None:
-                h = self.conv_bn(conv, h)
-        if block.se is not None:
-            h = self.squeeze_excite(block.se, h)
-        h = self.conv_bn(block.project, h)
+        for _, layer in block.layers:
+            h = self.squeeze_excite(layer, h) if isinstance(layer, SESpec) else self.conv_bn(layer, h)
         return h + x if block.residual else h
 
     def run(self, x: np.ndarray, include_top: bool) -> Outputs:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from effnet.spec import BlockSpec, ModelSpec
+from effnet.spec import BlockSpec, ModelSpec, SESpec
 
 from .errors import WeightsError
 
@@ -31,12 +31,11 @@ class Unit:
 def units(ms: ModelSpec, *, include_top: bool = True) -> list[Unit]:
     out = [Unit("stem", "convbn", "stem")]
     for b in ms.blocks:
-        for role, conv in (("expand", b.expand), ("dw", b.dw)):
-            if conv is not None:
-                out.append(Unit(conv.name, "convbn", role, conv.depthwise, b))
-        if b.se is not None:
-            out.append(Unit(b.se.name, "se", "se", block=b))
-        out.append(Unit(b.project.name, "convbn", "project", False, b))
+        for role, layer in b.layers:
+            if isinstance(layer, SESpec):
+                out.append(Unit(layer.name, "se", role, block=b))
+            else:
+                out.append(Unit(layer.name, "convbn", role, layer.depthwise, b))
     out.append(Unit("head", "convbn", "head"))
     if include_top:
         out.append(Unit("classifier", "dense", "classifier"))
@@ -69,9 +68,7 @@ def torchvision_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
         return {"dense": "classifier.1"}
     b = u.block
     assert b is not None
-    present = [
-        r for r, layer in (("expand", b.expand), ("dw", b.dw), ("se", b.se), ("project", b.project)) if layer
-    ]
+    present = [role for role, _ in b.layers]
     p = f"features.{b.stage}.{b.repeat}.block.{present.index(u.role)}"
     if u.kind == "se":
         return {"reduce": f"{p}.fc1", "expand": f"{p}.fc2"}

@@ -5,6 +5,8 @@ the conformance suite, the benchmark's implementation list and ``convert``'s for
 from __future__ import annotations
 
 import importlib.metadata
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from effnet.conformance import checks, golden
 from effnet.conformance.tolerances import tolerance
 from effnet.weights_convert.formats import FORMATS
 
+ROOT = Path(__file__).resolve().parents[2]
 TOY = backends.Backend(
     name="numpy",
     package="effnet.spec.reference",
@@ -50,6 +53,30 @@ def test_builtin_rows_provide_what_each_reader_needs():
         for reference in (row.builder, row.adapter, row.engine, row.bench):
             module, _, obj = reference.partition(":")
             assert module.startswith("effnet.") and obj, reference
+
+
+def _source_of(module: str) -> Path:
+    """The file a module of the effnet namespace lives in (pyproject's package-dir mapping), found
+    without importing it (this session has no framework installed)."""
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    package = max((p for p in mapping if module == p or module.startswith(p + ".")), key=len)
+    rest = module[len(package) :].lstrip(".").split(".") if module != package else []
+    base = ROOT / mapping[package] / Path(*rest) if rest else ROOT / mapping[package]
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def test_builtin_references_name_existing_objects():
+    for row in backends.registry().values():
+        for reference in (row.builder, row.adapter, row.engine, row.bench):
+            module, _, obj = reference.partition(":")
+            source = _source_of(module)
+            assert source.is_file(), f"{row.name}: {reference} -> {source}"
+            first = obj.split(".")[0]
+            assert (
+                f"def {first}(" in source.read_text()
+                or f"{first} =" in source.read_text()
+                or (f"import {first}" in source.read_text() or f", {first}" in source.read_text())
+            ), f"{row.name}: {reference}: no {first} in {source}"
 
 
 def test_toy_backend_is_listed_by_the_cli(toy_registered, capsys):
