@@ -249,15 +249,9 @@ def roundtrip(adapter: Adapter, ms: ModelSpec, weights: Weights) -> Result:
     adapter.set_state(model, weights)
     back = adapter.get_state(model)
     where = f"{adapter.name} round trip"
-    expected = set(canonical.shapes(ms))
-    if set(back) != expected:
-        extra, missing = sorted(set(back) - expected), sorted(expected - set(back))
-        return Result(
-            "roundtrip",
-            float("inf"),
-            0.0,
-            f"key sets differ: extra {extra[:5]}, missing {missing[:5]} [{where}]",
-        )
+    problems = canonical.check(ms, back)
+    if problems:
+        return Result("roundtrip", float("inf"), 0.0, f"state differs: {problems.describe(5)} [{where}]")
     for name in canonical.shapes(ms):
         if not np.array_equal(back[name], np.asarray(weights[name], np.float32)):
             diff, rel = rel_error(back[name], weights[name])

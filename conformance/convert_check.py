@@ -4,7 +4,6 @@ random batch, and report the largest output difference.
 Each weight format names its runner (``Format.runner`` in ``effnet.weights_convert.formats``): the
 implementation that reads such a file, here a function (path, loaded weights) -> model callable on an
 NHWC float32 batch returning logits (numpy). Frameworks are imported only when their runner is used.
-The canonical format runs on the spec's numpy reference: no framework needed.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from effnet import spec
-from effnet.spec import reference
 from effnet.weights_convert import torch_io
 from effnet.weights_convert.convert import Loaded
 from effnet.weights_convert.formats import get_format
@@ -129,17 +127,8 @@ def _keras_applications(path: Path, loaded: Loaded) -> Runner:
     return run
 
 
-def _numpy_reference(path: Path, loaded: Loaded) -> Runner:
-    def run(x: np.ndarray) -> np.ndarray:
-        out = reference.forward(loaded.spec, loaded.weights, x, include_top=loaded.include_top)
-        return (out.logits if loaded.include_top else out.intermediates["pre_logits"]).astype(np.float32)
-
-    return run
-
-
 # runner name (``Format.runner``) -> how to build and run a file of that format
 RUNNERS: dict[str, Callable[[Path, Loaded], Runner]] = {
-    "numpy": _numpy_reference,
     "torch": _ours_torch,
     "jax": _ours_jax,
     "tf": _ours_keras,

@@ -11,6 +11,7 @@ from flax import nnx
 
 from effnet import spec
 from effnet.spec import ModelSpec, canonical
+from effnet.spec.init import Scheme, initial_weights
 from effnet.weights_convert import convert
 from effnet.weights_convert.errors import mismatch_error
 
@@ -18,16 +19,25 @@ from .model import EfficientNet, Pooling
 
 
 def from_spec(
-    ms: ModelSpec, *, include_top: bool = True, pooling: Pooling = None, seed: int = 0, dtype: Any = None
+    ms: ModelSpec,
+    *,
+    include_top: bool = True,
+    pooling: Pooling = None,
+    seed: int = 0,
+    dtype: Any = None,
+    init: Scheme = "fan_in",
 ) -> EfficientNet:
-    """Build a randomly initialised model from an already resolved spec."""
-    return EfficientNet(
+    """Build a model from an already resolved spec, starting from ``spec.init`` (the same ``seed`` and
+    ``init`` scheme give the same network in every backend); ``seed`` also seeds dropout."""
+    model = EfficientNet(
         ms,
         include_top=include_top,
         pooling=pooling,
         dtype=dtype,
         rngs=nnx.Rngs(params=seed, dropout=seed + 1),
     )
+    load_canonical_state(model, initial_weights(ms, seed, scheme=init, include_top=include_top))
+    return model
 
 
 def build(

@@ -59,8 +59,8 @@ class Conv(nnx.Module):
         )
         self.depthwise_mode = "xla"
         shape = (kernel, kernel, 1 if depthwise else cin, cout)
-        fan_out = kernel * kernel * (1 if depthwise else cout)  # AF §3.3 conv init N(0, sqrt(2/fan_out))
-        self.kernel = nnx.Param(jax.random.normal(rngs.params(), shape, jnp.float32) * (2.0 / fan_out) ** 0.5)
+        # placeholder values: every model starts from spec.init (build.from_spec loads it)
+        self.kernel = nnx.Param(jnp.zeros(shape, jnp.float32))
         self.bias = nnx.Param(jnp.zeros((cout,), jnp.float32)) if bias else None
 
     def __call__(self, x: jax.Array) -> jax.Array:

@@ -15,6 +15,7 @@ import numpy as np
 
 from effnet import spec
 from effnet.spec import ModelSpec
+from effnet.spec.init import Scheme, initial_weights
 from effnet.weights_convert import convert, naming
 from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
@@ -30,16 +31,20 @@ def from_spec(
     include_top: bool = True,
     include_preprocessing: bool = False,
     pooling: Pooling = None,
+    seed: int = 0,
+    init: Scheme = "fan_in",
     **kwargs: Any,
 ) -> EfficientNet:
-    """Build a randomly initialised (Keras initialisers), already built model from a resolved spec.
-    ``kwargs`` go to ``keras.Model`` (e.g. ``name``). Mixed precision: set the policy first,
+    """Build an already built model from a resolved spec, starting from ``spec.init`` (the same
+    ``seed`` and ``init`` scheme give the same network in every backend). ``kwargs`` go to
+    ``keras.Model`` (e.g. ``name``). Mixed precision: set the policy first,
     ``keras.config.set_dtype_policy("mixed_bfloat16")`` (bf16 compute; float32 variables, BN
     statistics and logits)."""
     model = EfficientNet(
         ms, include_top=include_top, include_preprocessing=include_preprocessing, pooling=pooling, **kwargs
     )
     model.build(INPUT_SHAPE)
+    load_canonical_state(model, initial_weights(ms, seed, scheme=init, include_top=include_top))
     return model
 
 

@@ -10,6 +10,7 @@ import torch
 
 from effnet import spec
 from effnet.spec import ModelSpec
+from effnet.spec.init import Scheme, initial_weights
 from effnet.weights_convert import convert
 from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
@@ -18,9 +19,19 @@ from .model import EfficientNet, Pooling
 NATIVE = FORMATS["torch"]
 
 
-def from_spec(ms: ModelSpec, *, include_top: bool = True, pooling: Pooling = None) -> EfficientNet:
-    """Build a randomly initialised model from an already resolved spec."""
-    return EfficientNet(ms, include_top=include_top, pooling=pooling)
+def from_spec(
+    ms: ModelSpec,
+    *,
+    include_top: bool = True,
+    pooling: Pooling = None,
+    seed: int = 0,
+    init: Scheme = "fan_in",
+) -> EfficientNet:
+    """Build a model from an already resolved spec, starting from ``spec.init`` (the same ``seed`` and
+    ``init`` scheme give the same network in every backend)."""
+    model = EfficientNet(ms, include_top=include_top, pooling=pooling)
+    load_canonical_state(model, initial_weights(ms, seed, scheme=init, include_top=include_top))
+    return model
 
 
 def build(

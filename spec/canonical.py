@@ -25,6 +25,7 @@ metadata (see ``weights_convert.canonical_io``). The classifier is absent when `
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -81,3 +82,46 @@ def tensors(ms: ModelSpec, *, include_top: bool = True) -> dict[str, TensorInfo]
 
 def shapes(ms: ModelSpec, *, include_top: bool = True) -> dict[str, tuple[int, ...]]:
     return {name: info.shape for name, info in tensors(ms, include_top=include_top).items()}
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """How a set of named tensors differs from the expected names and shapes (the one check every
+    weight reader, the reference and the conformance round trip use)."""
+
+    missing: list[str]
+    unexpected: list[str]
+    misshaped: list[str]  # "name (got shape) (expected shape)"
+
+    def __bool__(self) -> bool:
+        return bool(self.missing or self.unexpected or self.misshaped)
+
+    def describe(self, shown: int = 25) -> str:
+        def listing(label: str, items: list[str]) -> str:
+            more = f" ... and {len(items) - shown} more" if len(items) > shown else ""
+            return f"{len(items)} {label}: {', '.join(items[:shown])}{more}"
+
+        kinds = (("missing", self.missing), ("unexpected", self.unexpected), ("misshaped", self.misshaped))
+        return "; ".join(listing(label, items) for label, items in kinds if items)
+
+
+def mismatch(
+    expected: Mapping[str, tuple[int, ...]], got: Mapping[str, tuple[int, ...]], *, ignore: Iterable[str] = ()
+) -> Mismatch:
+    ignored = set(ignore)
+    return Mismatch(
+        missing=[k for k in expected if k not in got],
+        unexpected=[k for k in got if k not in expected and k not in ignored],
+        misshaped=[
+            f"{k} {tuple(got[k])} (expected {tuple(expected[k])})"
+            for k in expected
+            if k in got and tuple(got[k]) != tuple(expected[k])
+        ],
+    )
+
+
+def check(ms: ModelSpec, weights: Mapping[str, object], *, include_top: bool = True) -> Mismatch:
+    """How ``weights`` (name -> array) differs from ``ms``'s canonical tensors."""
+    return mismatch(
+        shapes(ms, include_top=include_top), {k: tuple(getattr(v, "shape", ())) for k, v in weights.items()}
+    )

@@ -124,21 +124,9 @@ class _Runner:
 
 def check_weights(ms: ModelSpec, weights: Weights, *, include_top: bool = True) -> None:
     """Raise SpecError listing every missing, unexpected or misshaped tensor."""
-    expected = canonical.shapes(ms, include_top=include_top)
-    missing = [k for k in expected if k not in weights]
-    unexpected = [k for k in weights if k not in expected]
-    misshaped = [
-        f"{k}: {tuple(np.shape(weights[k]))} != {expected[k]}"
-        for k in expected
-        if k in weights and tuple(np.shape(weights[k])) != expected[k]
-    ]
-    if missing or unexpected or misshaped:
-        parts = [
-            f"{label} ({len(items)}): {', '.join(items)}"
-            for label, items in (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped))
-            if items
-        ]
-        raise SpecError(f"weights do not match {ms.name}: " + "; ".join(parts))
+    problems = canonical.check(ms, weights, include_top=include_top)
+    if problems:
+        raise SpecError(f"weights do not match {ms.name}: {problems.describe()}")
 
 
 def forward(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from effnet.spec import canonical
+
 SHOWN_PER_KIND = 25  # longer lists are cut in the message; the exception keeps them whole
 
 
@@ -17,12 +19,6 @@ class WeightsError(ValueError):
         self.missing, self.unexpected, self.misshaped = list(missing), list(unexpected), list(misshaped)
 
 
-def _listing(label: str, items: list[str]) -> str:
-    shown = ", ".join(items[:SHOWN_PER_KIND])
-    more = f" ... and {len(items) - SHOWN_PER_KIND} more" if len(items) > SHOWN_PER_KIND else ""
-    return f"{len(items)} {label}: {shown}{more}"
-
-
 def mismatch_error(
     what: str,
     expected: Mapping[str, tuple[int, ...]],
@@ -31,20 +27,11 @@ def mismatch_error(
     ignore: Iterable[str] = (),
 ) -> None:
     """Raise one WeightsError naming every missing, unexpected and misshaped tensor, if any."""
-    ignored = set(ignore)
-    missing = [k for k in expected if k not in got]
-    unexpected = [k for k in got if k not in expected and k not in ignored]
-    misshaped = [
-        f"{k} {tuple(got[k])} (expected {tuple(expected[k])})"
-        for k in expected
-        if k in got and tuple(got[k]) != tuple(expected[k])
-    ]
-    kinds = (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped))
-    problems = [_listing(label, items) for label, items in kinds if items]
+    problems = canonical.mismatch(expected, got, ignore=ignore)
     if problems:
         raise WeightsError(
-            f"{what} does not match: " + "; ".join(problems),
-            missing=missing,
-            unexpected=unexpected,
-            misshaped=misshaped,
+            f"{what} does not match: {problems.describe(SHOWN_PER_KIND)}",
+            missing=problems.missing,
+            unexpected=problems.unexpected,
+            misshaped=problems.misshaped,
         )

@@ -131,7 +131,7 @@ FORMATS: dict[str, Format] = {
             (),
             "canonical",
             (),  # recognised by its metadata, not its names
-            "numpy",
+            "torch",  # as most sources are torch files: then --check compares within one framework
         ),
         Format(
             "torch",

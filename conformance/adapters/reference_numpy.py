@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from effnet.spec import ModelSpec, reference
+from effnet.spec.init import initial_weights
 
 from ..backends import Weights
 
@@ -24,7 +25,7 @@ class NumpyReferenceAdapter:
     name = "numpy"
 
     def build(self, ms: ModelSpec) -> ReferenceModel:
-        return ReferenceModel(ms, reference.random_weights(ms))
+        return ReferenceModel(ms, initial_weights(ms, 0))
 
     def set_state(self, model: ReferenceModel, weights: Weights) -> None:
         reference.check_weights(model.spec, weights)

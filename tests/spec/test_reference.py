@@ -131,8 +131,8 @@ def test_forward_rejects_bad_input_and_weights():
     bad["extra"] = np.zeros(1)
     with pytest.raises(
         spec.SpecError,
-        match=r"missing \(1\): stem.bn.mean.*unexpected \(1\): "
-        r"extra.*misshaped \(1\): head.conv.kernel",
+        match=r"1 missing: stem.bn.mean.*1 unexpected: "
+        r"extra.*1 misshaped: head.conv.kernel",
     ):
         ref.forward(ms, bad, np.zeros((1, 32, 32, 3)))
 

@@ -33,7 +33,8 @@ def all_references() -> list[tuple[str, str, str]]:
 
 
 def profile_of(library: str, foreign_name: str) -> str:
-    return FORMATS[library].profile_for(foreign_name) or library
+    """The profile a library's model name stands for (``tf_efficientnetv2_b0`` -> timm_tf)."""
+    return spec.lookup(foreign_name, among=FORMATS[library].profiles)[1] or library
 
 
 def foreign_model(library: str, foreign_name: str) -> torch.nn.Module:

@@ -136,11 +136,24 @@ def test_failed_conversion_leaves_nothing(tmp_path, capsys):
     assert not dst.exists() and [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["bad.pth"]
 
 
-def test_cli_convert_with_check(tmp_path, capsys):
+def test_timm_profile_is_never_guessed_from_the_file_name(tmp_path, capsys):
+    """timm's TF-ported and PyTorch-native checkpoints share every tensor name: a file named like a
+    tf_* model must not pick the profile, and with no profile the error lists the choices."""
     src = tmp_path / "tf_efficientnetv2_b0.pth"
     torch.save(foreign_model("timm", "tf_efficientnetv2_b0").state_dict(), src)
     dst = tmp_path / "b0.safetensors"
-    code = main(["convert", str(src), str(dst), "--model", "efficientnetv2-b0", "--check"])
+    assert main(["convert", str(src), str(dst), "--model", "efficientnetv2-b0"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --profile (timm, timm_tf)" in err and err.count("\n") == 1 and not dst.exists()
+    assert main(["convert", str(src), str(dst), "--model", "efficientnetv2-b0", "--profile", "timm_tf"]) == 0
+    assert "profile timm_tf," in capsys.readouterr().out
+
+
+def test_cli_convert_with_check(tmp_path, capsys):
+    src = tmp_path / "b0.pth"  # the library's model name, not the file's, says which model it is
+    torch.save(foreign_model("timm", "tf_efficientnetv2_b0").state_dict(), src)
+    dst = tmp_path / "b0.safetensors"
+    code = main(["convert", str(src), str(dst), "--model", "tf_efficientnetv2_b0", "--check"])
     out = capsys.readouterr().out
     assert code == 0 and "profile timm_tf" in out and "max |src - dst| = 0," in out
     back = tmp_path / "back.pth"
