@@ -59,7 +59,7 @@ class Conv(nnx.Module):
         )
         self.depthwise_mode = "xla"
         shape = (kernel, kernel, 1 if depthwise else cin, cout)
-        fan_out = kernel * kernel * (1 if depthwise else cout)  # AF §3.3 conv init N(0, sqrt(2/fan_out))
+        fan_out = kernel * kernel * (1 if depthwise else cout)  # SOURCES §3.3 conv init N(0, sqrt(2/fan_out))
         self.kernel = nnx.Param(jax.random.normal(rngs.params(), shape, jnp.float32) * (2.0 / fan_out) ** 0.5)
         self.bias = nnx.Param(jnp.zeros((cout,), jnp.float32)) if bias else None
 
