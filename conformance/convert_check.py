@@ -96,7 +96,7 @@ def _ours_keras(path: Path, loaded: Loaded) -> Runner:
 
 def _keras_applications(path: Path, loaded: Loaded) -> Runner:
     """keras.applications with ``weights=None`` loading the file itself (Keras' loader), built per
-    input size (V1's stride-2 padding is static, AF §3.3). The input is the network input: V2 runs
+    input size (V1's stride-2 padding is static, SOURCES §3.3). The input is the network input: V2 runs
     without its preprocessing; V1 always normalises in-model, so it gets pixels and the spec's
     mean/variance (the file's were vetted on load, ``keras_applications.check_normalization``)."""
     from effnet import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)

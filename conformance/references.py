@@ -78,7 +78,7 @@ def assign_keras_applications(
 
 def _keras_applications(ms: ModelSpec, weights: Weights, x: np.ndarray) -> np.ndarray:
     """keras.applications (TensorFlow backend) with ``weights=None``, built for this input size (V1's
-    stride-2 padding is static, AF §3.3), weights set layer by layer. ``x`` is the network input: V2
+    stride-2 padding is static, SOURCES §3.3), weights set layer by layer. ``x`` is the network input: V2
     runs without its preprocessing; V1 always normalises in-model, so it gets the pixels."""
     from effnet import impl_tf  # noqa: F401, I001  (first: it selects keras' TensorFlow backend)
     import keras

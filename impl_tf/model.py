@@ -6,12 +6,12 @@ Classes, in the same order and with the same attribute names in every backend:
 ``ConvBN``, ``SqueezeExcite``, ``DropPath``, ``MBConv`` / ``FusedMBConv`` (one ``Block`` body: the
 spec says which convs a block holds), ``EfficientNet``.
 
-Framework conventions used (AF = architecture-facts.md):
+Framework conventions used (SOURCES = spec/SOURCES.md):
 - Keras ``padding="same"`` *is* TF SAME (extra pixel bottom/right, from the run-time input size;
-  AF §3.3); symmetric padding is an explicit ``ZeroPadding2D`` of ``spec.padding.static_pads`` then
+  SOURCES §3.3); symmetric padding is an explicit ``ZeroPadding2D`` of ``spec.padding.static_pads`` then
   ``"valid"``.
 - Keras ``BatchNormalization(momentum=...)`` is the spec's ``bn_decay`` (weight on the old value) and
-  updates the running variance with the biased batch variance, as the spec does (AF §6.1).
+  updates the running variance with the biased batch variance, as the spec does (SOURCES §6.1).
 - Dropout and drop-path rates live in ``tf.Variable``s read at call time, so ``set_regularization``
   changes them on a built model and inside already traced ``tf.function``s (no retrace). They are
   not Keras weights: ``.weights.h5`` files and parameter counts hold exactly the canonical tensors.
@@ -43,7 +43,7 @@ class ConvBN(layers.Layer):
     def __init__(self, conv: ConvSpec, ms: ModelSpec, **kwargs: Any) -> None:
         super().__init__(name=conv.name, **kwargs)
         self.kernel, self.stride, self.padding_mode = conv.kernel, conv.stride, ms.padding
-        # TF SAME -> Keras "same"; symmetric -> explicit pads (AF §3.3)
+        # TF SAME -> Keras "same"; symmetric -> explicit pads (SOURCES §3.3)
         pads = None if ms.padding == "tf_same" else static_pads(ms.padding, conv.kernel, conv.stride)
         self.pad = layers.ZeroPadding2D((pads, pads), name="pad") if pads and any(pads) else None
         args = dict(

@@ -3,11 +3,11 @@
 - ``params``: trainable scalars: conv kernels, BN scale and bias, SE conv kernels and biases,
   classifier kernel and bias. Equals torchvision ``num_params``, keras ``trainable_weights``.
 - ``bn_stats``: BN running mean and variance scalars (not trainable). params + bn_stats equals
-  keras V2 ``count_params()`` and the AUTOML-V2 test totals (AF §4.1).
+  keras V2 ``count_params()`` and the automl test totals (SOURCES §4.1).
 - ``macs``: multiply-accumulates at a given square image size: every conv
   (kh*kw*in_per_group*out per output pixel), the SE 1x1 convs and the classifier, plus one per
   element for each eval-mode BatchNorm (a fused scale-and-shift) and for the SE gate multiply.
-  Activations, pooling and residual adds are not counted. The papers' "FLOPs" are MACs (AF §4.2);
+  Activations, pooling and residual adds are not counted. The papers' "FLOPs" are MACs (SOURCES §4.2);
   ``conv_macs`` gives the conv/dense part alone.
 """
 

@@ -6,8 +6,8 @@ initialiser leaks in (torch's kaiming-uniform, Keras' glorot-uniform, Flax's lec
 
 Schemes (batch norm always starts at scale 1, bias 0, running mean 0, running variance 1):
 
-- ``"automl"``, the paper code's (AF §3.3 "conv init" / "classifier init" rows; AUTOML-V1/V2
-  ``conv_kernel_initializer`` and ``dense_kernel_initializer``; torchvision's EfficientNet too):
+- ``"automl"``, the paper code's (SOURCES §3.3 "conv init" / "classifier init" rows: automl's and
+  tpu's ``conv_kernel_initializer`` and ``dense_kernel_initializer``; torchvision's EfficientNet too):
   convolutions N(0, sqrt(2 / fan_out)), fan_out = kh * kw * out_channels (a depthwise kernel's "out"
   is its multiplier, 1); classifier U(+-1/sqrt(num_classes)); biases 0. Made for 350-epoch ImageNet
   runs with a 5-epoch warm-up.

@@ -43,7 +43,7 @@ class BlockSpec:
     """One block instance. The convs it holds, in order: expand?, dw?, se?, project.
 
     A fused_mbconv block has no ``dw``; with expand ratio 1 it is a single k x k ``project`` conv
-    with activation (AF §3.2). An mbconv block with expand ratio 1 has no ``expand`` conv.
+    with activation (spec/SOURCES.md §3.2). An mbconv block with expand ratio 1 has no ``expand`` conv.
     """
 
     name: str  # "blocks.{index}"

@@ -236,7 +236,7 @@ def _block(
         expand = ConvSpec(f"{name}.expand", in_ch, mid, kernel, stride, False, True)
         dw = None
         project = ConvSpec(f"{name}.project", mid, out_ch, 1, 1, False, False)
-    else:  # fused, e == 1: one k x k conv -> BN -> activation (AF §3.2)
+    else:  # fused, e == 1: one k x k conv -> BN -> activation (SOURCES §3.2)
         expand, dw = None, None
         project = ConvSpec(f"{name}.project", in_ch, out_ch, kernel, stride, False, True)
     return BlockSpec(

@@ -1,4 +1,4 @@
-"""Channel and repeat rounding: the only place these rules live (AF §2.1, §2.2).
+"""Channel and repeat rounding: the only place these rules live (SOURCES §2.1, §2.2).
 
 V1 (TPU-V1 ``round_filters``) applies the "10% rule"; V2 (AUTOML-V2 ``round_filters``) does not.
 The two differ only for width 1.2 on base 16 channels (V1-B3 / V2-B3 stage 1: 24 vs 16).
@@ -21,5 +21,5 @@ def round_channels(
 
 
 def round_repeats(repeats: int, depth: float) -> int:
-    """``ceil(depth * repeats)``: identical in every implementation (AF §2.1)."""
+    """``ceil(depth * repeats)``: identical in every implementation (SOURCES §2.1)."""
     return int(math.ceil(depth * repeats))

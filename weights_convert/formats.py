@@ -22,7 +22,7 @@ State = dict[str, np.ndarray]
 
 @dataclass(frozen=True)
 class Leaves:
-    """Leaf names and layout transforms of one framework's tensors (AF §6.1)."""
+    """Leaf names and layout transforms of one framework's tensors (SOURCES §6.1)."""
 
     sep: str
     conv: tuple[str, str]  # (leaf, transform)
@@ -64,7 +64,7 @@ FLAX_LEAVES = Leaves(
 
 
 # Keras 3 (impl_tf) .weights.h5: variables by index at "<layer path>/vars/<i>", in Keras' creation order
-# (BN: gamma, beta, moving_mean, moving_variance); depthwise kernels (kh, kw, C, 1) (AF §6.1).
+# (BN: gamma, beta, moving_mean, moving_variance); depthwise kernels (kh, kw, C, 1) (SOURCES §6.1).
 KERAS_LEAVES = Leaves(
     sep="/",
     conv=("vars/0", "none"),
@@ -75,7 +75,7 @@ KERAS_LEAVES = Leaves(
     dense=("vars/0", "none"),
 )
 
-# keras.applications files as ``weights_convert.keras_io`` names them: "<layer>/<variable>" (AF §6.4),
+# keras.applications files as ``weights_convert.keras_io`` names them: "<layer>/<variable>" (SOURCES §6.4),
 # plus V1's in-model Normalization weights (``keras_applications``: the released files' quirk).
 KERAS_APPLICATIONS_LEAVES = Leaves(
     sep="/",

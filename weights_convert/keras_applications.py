@@ -1,5 +1,5 @@
 """What keras.applications files hold beyond the canonical tensors: EfficientNet V1's in-model
-``Normalization`` layer (AF §3.4, §6.4; keras ``applications/efficientnet.py``).
+``Normalization`` layer (SOURCES §3.4, §6.4; keras ``applications/efficientnet.py``).
 
 keras.applications V1 (B0-B7) starts with ``Rescaling(1/255)`` -> ``Normalization(axis=-1)``, and
 the normalization's ``mean``, ``variance`` and ``count`` are weights of the file. (V2 passes its

@@ -16,7 +16,7 @@ Keras 3 stores a layer's variables by index, in creation order (``keras/src/laye
 snake case with a per-class counter (``keras/src/saving/saving_lib.py``). Layers Keras named itself
 (keras.applications V1's ``normalization``, ``normalization_1`` in a process's second model) are
 renumbered per file, so their names do not depend on the writing process. Variable names follow
-Keras 2 / TF (``depthwise_kernel``, as in the released files and TF checkpoints, AF §6.4-6.5).
+Keras 2 / TF (``depthwise_kernel``, as in the released files and TF checkpoints, SOURCES §6.4, §6.5).
 
 Writing inverts this: ``{layer}/{variable}`` states become a Keras 3 Functional ``.weights.h5`` (the
 class inferred from the variable names, counters in the state's order, which must be the model's

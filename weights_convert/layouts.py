@@ -1,5 +1,5 @@
 """Tensor layout transforms between the canonical format (channels-last, HWIO) and each framework.
-Pure numpy; the only place layout knowledge lives (AF §6.1).
+Pure numpy; the only place layout knowledge lives (SOURCES §6.1).
 
 | transform  | foreign layout                       | canonical layout     |
 |------------|--------------------------------------|----------------------|

@@ -58,7 +58,7 @@ def native_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
 
 def torchvision_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
     """torchvision: features.0 = stem, features.{stage}.{repeat}.block.{k}, features.{S+1} = head,
-    classifier.1; k counts the sub-layers the block has, in order expand, dw, se, project (AF §6.2)."""
+    classifier.1; k counts the sub-layers the block has, in order expand, dw, se, project (SOURCES §6.2)."""
     if u.role == "stem":
         return {"conv": "features.0.0", "bn": "features.0.1"}
     if u.role == "head":
@@ -75,7 +75,7 @@ def torchvision_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
     return {"conv": f"{p}.0", "bn": f"{p}.1"}
 
 
-# timm module names per block class (AF §6.3): (kind, has expand conv) -> role -> (conv, bn)
+# timm module names per block class (SOURCES §6.3): (kind, has expand conv) -> role -> (conv, bn)
 TIMM_BLOCK_LAYERS: dict[tuple[str, bool], dict[str, tuple[str, str]]] = {
     ("mbconv", True): {
         "expand": ("conv_pw", "bn1"),
@@ -128,7 +128,7 @@ def keras_names(ms: ModelSpec, u: Unit) -> dict[str, str]:
     return {"conv": f"{p}/conv", "bn": f"{p}/bn"}
 
 
-# keras.applications layer names (AF §6.4): block{stage}{a, b, ...}_..., V1 "dwconv", V2 "dwconv2".
+# keras.applications layer names (SOURCES §6.4): block{stage}{a, b, ...}_..., V1 "dwconv", V2 "dwconv2".
 KERAS_APPLICATIONS_DW = {"efficientnet-v1": "dwconv", "efficientnet-v2": "dwconv2"}
 
 

@@ -1,11 +1,11 @@
-"""Resolved structure vs AF §1.3 (stem, head, blocks, per-stage repeats and channels) and the
+"""Resolved structure vs spec/SOURCES.md §1.3 (stem, head, blocks, per-stage repeats and channels) and the
 invariants every resolved model must satisfy, for every model and every profile that defines it."""
 
 import pytest
 
 from effnet import spec
 
-# AF §1.3 summary table: stem, head, #blocks, per-stage repeats, per-stage out channels
+# SOURCES §1.3 summary table: stem, head, #blocks, per-stage repeats, per-stage out channels
 TABLE = {
     "efficientnet-b0": (32, 1280, 16, "1/2/2/3/3/4/1", "16/24/40/80/112/192/320"),
     "efficientnet-b1": (32, 1280, 23, "2/3/3/4/4/5/2", "16/24/40/80/112/192/320"),
@@ -50,7 +50,7 @@ def test_structure_matches_architecture_facts(name):
 
 
 def test_se_widths_follow_block_input():
-    # AF §1.3 B0 stage 2: first block SE 4 (16 * 0.25), repeat blocks 6 (24 * 0.25)
+    # SOURCES §1.3 B0 stage 2: first block SE 4 (16 * 0.25), repeat blocks 6 (24 * 0.25)
     b0 = spec.resolve("efficientnet-b0")
     assert [b.se_channels for b in b0.stages[1]] == [4, 6]
     assert b0.blocks[0].se_channels == 8 and b0.blocks[0].expand is None
@@ -87,7 +87,7 @@ def test_resolve_invariants(ms):
 
 
 def test_keras_v2_drop_path_uses_unscaled_repeats():
-    # AF §3.3 notes: keras V2-B1 last rate 0.2476, V2-B3 last 0.2952; everyone else stays < 0.2
+    # SOURCES §3.3 notes: keras V2-B1 last rate 0.2476, V2-B3 last 0.2952; everyone else stays < 0.2
     assert spec.resolve("efficientnetv2-b1", profile="keras").blocks[-1].drop_path_rate == pytest.approx(
         0.2476, abs=1e-4
     )

@@ -31,7 +31,8 @@ def test_show_table_matches_paper_table_4(capsys):
     )
     assert any(line.startswith("6 ") and line.split()[-2:] == ["256", "15"] for line in lines)
     assert "21,458,488" in out and "MACs @300 (train)" in out and "MACs @384 (eval)" in out
-    assert "paper Table 4" in out
+    assert "Tan & Le 2021 Table 4" in out
+    assert "google/automl@6a54c8741e7c:efficientnetv2/effnetv2_configs.py:150" in out
 
 
 def test_show_json_keys(capsys):
@@ -50,7 +51,7 @@ def test_show_profile(capsys):
 
 def test_schedule_table_and_json(capsys):
     code, out, _ = run(capsys, "spec", "schedule", "efficientnetv2-s", "--rule", "code")
-    assert code == 0 and "171" in out and "AF §5.2" in out
+    assert code == 0 and "171" in out and "SOURCES §5.2" in out
     _, out, _ = run(capsys, "spec", "schedule", "efficientnetv2-s", "--json")
     stages = json.loads(out)["stages"]
     assert [s["image_size"] for s in stages] == [128, 185, 242, 300]

@@ -1,4 +1,4 @@
-"""Exact trainable-parameter and BN-statistic counts (AF §4.1) and MACs vs timm GMACs (AF §4.2)."""
+"""Exact trainable-parameter and BN-statistic counts (SOURCES §4.1) and MACs vs timm GMACs (SOURCES §4.2)."""
 
 import pytest
 
@@ -49,13 +49,13 @@ def test_counts_do_not_depend_on_profile():
 
 
 def test_b3_rounding_differs_between_v1_and_v2():
-    # AF §2.2: width 1.2 on base 16: V1's 10% rule gives 24, V2 keeps 16.
+    # SOURCES §2.2: width 1.2 on base 16: V1's 10% rule gives 24, V2 keeps 16.
     assert spec.resolve("efficientnet-b3").blocks[0].out_channels == 24
     assert spec.resolve("efficientnetv2-b3").blocks[0].out_channels == 16
     with_rule = spec.resolve(
         "efficientnetv2-b3", rounding={"divisor": 8, "min_channels": 8, "ten_percent_rule": True}
     )
-    assert spec.count(with_rule).params == 14_377_062  # AF §2.2 sanity value
+    assert spec.count(with_rule).params == 14_377_062  # SOURCES §2.2 sanity value
 
 
 def test_macs_scale_with_image_size_and_include_top():

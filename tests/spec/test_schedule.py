@@ -10,7 +10,7 @@ V2 = [n for n in spec.names() if n.startswith("efficientnetv2")]
 @pytest.mark.parametrize(
     "name, sizes",
     [
-        # AF §5.2: int(128 + (train - 128) * k/4), k = 1..4
+        # SOURCES §5.2: int(128 + (train - 128) * k/4), k = 1..4
         ("efficientnetv2-s", [171, 214, 257, 300]),
         ("efficientnetv2-m", [192, 256, 320, 384]),
         ("efficientnetv2-l", [192, 256, 320, 384]),

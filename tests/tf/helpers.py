@@ -36,7 +36,7 @@ def keras_app(
     ms: spec.ModelSpec, size: tuple[int, int], *, include_preprocessing: bool = True, include_top: bool = True
 ) -> keras.Model:
     """keras.applications with weights=None and a *static* input size (V1's correct_pad equals TF
-    SAME only then, AF §3.3), logits out. V1 has no include_preprocessing switch (always in-model)."""
+    SAME only then, SOURCES §3.3), logits out. V1 has no include_preprocessing switch (always in-model)."""
     fn = getattr(keras.applications, spec.implementation_name(ms.name, "keras"))
     extra = {} if is_v1(ms) else {"include_preprocessing": include_preprocessing}
     return fn(

@@ -16,7 +16,7 @@ from effnet.training.dataset import ImageFolder, Sample, scan
 from effnet.training.errors import DataError
 from effnet.training.pipeline import Batch, Pipeline
 
-V2_PRE = spec.Preprocessing(scale=(1 / 128,) * 3, offset=(-1.0,) * 3)  # x / 128 - 1 (AF §3.4)
+V2_PRE = spec.Preprocessing(scale=(1 / 128,) * 3, offset=(-1.0,) * 3)  # x / 128 - 1 (SOURCES §3.4)
 IDENTITY = spec.Preprocessing(scale=(1.0,) * 3, offset=(0.0,) * 3)
 
 
