@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -82,6 +83,7 @@ def lint(session: nox.Session) -> None:
         config = str(ROOT / "pyproject.toml")
         with session.chdir(site):
             session.run("lint-imports", "--config", config, env={"PYTHONPATH": site})
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools' in-tree build folder
 
 
 @nox.session
