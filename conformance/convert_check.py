@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from effnet import spec
+from effnet import backends, spec
 from effnet.weights_convert import torch_io
 from effnet.weights_convert.convert import Loaded
 from effnet.weights_convert.formats import get_format
@@ -63,35 +63,22 @@ def _timm(path: Path, loaded: Loaded) -> Runner:
     return _torch_module_runner(net)
 
 
-def _ours_torch(path: Path, loaded: Loaded) -> Runner:
-    from effnet import impl_torch
+def _registered(name: str) -> Callable[[Path, Loaded], Runner]:
+    """One of our backends (``effnet.backends``): its builder makes the model, its conformance adapter
+    loads the canonical weights and runs it."""
 
-    model = impl_torch.from_spec(loaded.spec, include_top=loaded.include_top)
-    impl_torch.load_canonical_state(model, loaded.weights)
-    return _torch_module_runner(model)
+    def make(path: Path, loaded: Loaded) -> Runner:
+        adapter = backends.provide(name, "adapter")
+        model = backends.provide(name, "builder")(loaded.spec, include_top=loaded.include_top)
+        adapter.set_state(model, loaded.weights)
 
+        def run(x: np.ndarray) -> np.ndarray:
+            out = adapter.forward(model, x)
+            return out["logits"] if "logits" in out else out["pre_logits"]
 
-def _ours_jax(path: Path, loaded: Loaded) -> Runner:
-    import jax.numpy as jnp
+        return run
 
-    from effnet import impl_jax
-
-    model = impl_jax.from_spec(loaded.spec, include_top=loaded.include_top)
-    impl_jax.load_canonical_state(model, loaded.weights)
-    model.eval()
-    return lambda x: np.asarray(model(jnp.asarray(x)))
-
-
-def _keras_model_runner(model: object) -> Runner:
-    return lambda x: np.asarray(model(x, training=False))  # type: ignore[operator]
-
-
-def _ours_keras(path: Path, loaded: Loaded) -> Runner:
-    from effnet import impl_tf
-
-    model = impl_tf.from_spec(loaded.spec, include_top=loaded.include_top)
-    model.load_weights(str(path))  # Keras' own loader reads the file
-    return _keras_model_runner(model)
+    return make
 
 
 def _keras_applications(path: Path, loaded: Loaded) -> Runner:
@@ -127,15 +114,17 @@ def _keras_applications(path: Path, loaded: Loaded) -> Runner:
     return run
 
 
-# runner name (``Format.runner``) -> how to build and run a file of that format
-RUNNERS: dict[str, Callable[[Path, Loaded], Runner]] = {
-    "torch": _ours_torch,
-    "jax": _ours_jax,
-    "tf": _ours_keras,
+# runner name (``Format.runner``) -> how to build and run a file of that format: the reference
+# libraries here, every registered backend through its registry row
+LIBRARY_RUNNERS: dict[str, Callable[[Path, Loaded], Runner]] = {
     "torchvision": _torchvision,
     "timm": _timm,
     "keras-applications": _keras_applications,
 }
+
+
+def runner(name: str) -> Callable[[Path, Loaded], Runner]:
+    return LIBRARY_RUNNERS[name] if name in LIBRARY_RUNNERS else _registered(name)
 
 
 @dataclass(frozen=True)
@@ -148,7 +137,7 @@ class CheckResult:
 def check(src: Path, src_loaded: Loaded, dst: Path, dst_loaded: Loaded, *, seed: int = 0) -> CheckResult:
     """Run both sides on one random NHWC batch (2 x 161 x 129, odd and non-square)."""
     x = np.random.default_rng(seed).standard_normal((2, 161, 129, 3)).astype(np.float32)
-    a = RUNNERS[get_format(src_loaded.format).runner](src, src_loaded)(x)
-    b = RUNNERS[get_format(dst_loaded.format).runner](dst, dst_loaded)(x)
+    a = runner(get_format(src_loaded.format).runner)(src, src_loaded)(x)
+    b = runner(get_format(dst_loaded.format).runner)(dst, dst_loaded)(x)
     diff = float(np.abs(a - b).max())
     return CheckResult(diff, diff / float(np.abs(a).max()), tuple(a.shape))

@@ -190,14 +190,13 @@ class Block(nnx.Module):
         self.dw = ConvBN(block.dw, ms, dtype=dtype, rngs=rngs) if block.dw else None
         self.se = SqueezeExcite(block.se, ms, dtype=dtype, rngs=rngs) if block.se else None
         self.project = ConvBN(block.project, ms, dtype=dtype, rngs=rngs)
+        self.roles = tuple(role for role, _ in block.layers)  # the spec's layer order
         self.drop_path = DropPath(block.drop_path_rate, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         h = x
-        for layer in (self.expand, self.dw, self.se):
-            if layer is not None:
-                h = layer(h)
-        h = self.project(h)
+        for role in self.roles:
+            h = getattr(self, role)(h)
         return x + self.drop_path(h) if self.residual else h
 
 

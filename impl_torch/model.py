@@ -96,14 +96,13 @@ class Block(nn.Module):
         self.dw = ConvBN(block.dw, ms) if block.dw else None
         self.se = SqueezeExcite(block.se, ms) if block.se else None
         self.project = ConvBN(block.project, ms)
+        self.roles = tuple(role for role, _ in block.layers)  # the spec's layer order
         self.drop_path = DropPath(block.drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
-        for layer in (self.expand, self.dw, self.se):
-            if layer is not None:
-                h = layer(h)
-        h = self.project(h)
+        for role in self.roles:
+            h = getattr(self, role)(h)
         return x + self.drop_path(h) if self.residual else h
 
 

@@ -48,7 +48,7 @@ def toy_registered(monkeypatch):
 def test_builtin_rows_provide_what_each_reader_needs():
     assert backends.names() == ("torch", "jax", "tf")
     for row in backends.registry().values():
-        assert row.weights in FORMATS, row
+        assert FORMATS[row.weights].runner == row.name, row  # convert --check runs its files through it
         assert row.trains and row.bench and row.bench_modes, row
         for reference in (row.builder, row.adapter, row.engine, row.bench):
             module, _, obj = reference.partition(":")
