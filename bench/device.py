@@ -1,5 +1,5 @@
 """The device's peak FLOP/s, for the MFU estimate (model FLOPs utilisation = img/s x 3 x forward
-FLOPs / peak; benchmark-method.md). CPU peak = cores x clock x fp32 FLOPs per cycle (two FMA units:
+FLOPs / peak). CPU peak = cores x clock x fp32 FLOPs per cycle (two FMA units:
 64 with AVX-512, 32 with AVX2); GPU peaks from the vendor's dense figures. An estimate, labelled so."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Timing rules (benchmark-method.md): warm-up/compile excluded from steady state but reported;
+"""Timing rules: warm-up/compile excluded from steady state but reported;
 N steps between two synchronisations; median of several repeats."""
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The one tolerance table. Every comparison in the project looks its bound up here; nothing sets a
 tolerance inline. Errors are relative to the reference's scale: ``max|a - b| / max|b|`` (random-init
-networks can blow up or vanish, so absolute bounds mean little; see cross-framework-pitfalls.md).
+networks can blow up or vanish, so absolute bounds mean little).
 
-Calibration against the field (cross-framework-pitfalls.md, "Tolerances seen in the field"):
+Calibration against the bounds other projects use for the same comparisons:
 - transformers ``check_pt_tf_outputs``: PT<->TF/Flax random init, every output, max abs <= 1e-5;
 - sebastian-sz/efficientnet-v2-keras: converted checkpoint logits, atol = rtol = 1e-5;
 - timm golden tensors: rtol 1e-3, atol 1e-4; nobuco per node: 1e-4.
