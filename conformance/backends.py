@@ -10,45 +10,24 @@ is installed, is an error: a conformance run that silently tests nothing is wors
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
 
 from effnet import backends
 from effnet.backends import BackendUnavailable
-from effnet.spec import ModelSpec
 
-Weights = dict[str, np.ndarray]
+from .protocol import Adapter, StepResult, Weights
+
+__all__ = [
+    "BACKEND_ENV",
+    "Adapter",
+    "BackendUnavailable",
+    "StepResult",
+    "Weights",
+    "available",
+    "load",
+    "selected",
+]
+
 BACKEND_ENV = backends.SELECT_ENV
-
-
-@dataclass
-class StepResult:
-    loss: float
-    grads: Weights  # d loss / d every trainable canonical parameter (canonical names and layouts)
-    state: Weights  # canonical state after the SGD update (running statistics included)
-
-
-class Adapter(Protocol):
-    """What every backend provides to the suite. Arrays are numpy, images NHWC float32."""
-
-    name: str
-
-    def build(self, ms: ModelSpec) -> Any: ...
-
-    def set_state(self, model: Any, weights: Weights) -> None: ...
-
-    def get_state(self, model: Any) -> Weights: ...
-
-    def forward(self, model: Any, x: np.ndarray, *, training: bool = False) -> dict[str, np.ndarray]:
-        """Named intermediates (NHWC). ``training=True``: batch-statistics BN, running statistics
-        updated in the model following the spec's convention (biased variance)."""
-        ...
-
-    def train_step(self, model: Any, x: np.ndarray, labels: np.ndarray, lr: float) -> StepResult:
-        """Train-mode forward, mean softmax cross-entropy on the logits, backward, plain SGD."""
-        ...
 
 
 def load(name: str) -> Adapter:

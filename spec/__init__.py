@@ -23,6 +23,7 @@ from .resolve import (
     lookup,
     model_config,
     names,
+    profile_models,
     profile_names,
     resolve,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "model_config",
     "names",
     "padding",
+    "profile_models",
     "profile_names",
     "resolve",
     "schedule",

@@ -43,6 +43,14 @@ def profile_names() -> list[str]:
     return list(registry.profiles().data["profiles"])
 
 
+def profile_models(profile: str) -> dict[str, str]:
+    """Spec model -> the implementation's own name, for every model the profile's library builds."""
+    profs = registry.profiles().data["profiles"]
+    if profile not in profs:
+        raise SpecError(f"unknown profile {profile!r}; known profiles: {', '.join(profs)}")
+    return dict(profs[profile].get("models", {}))
+
+
 def implementation_name(name: str, profile: str) -> str:
     """What the implementation behind ``profile`` calls model ``name`` (e.g. torchvision's
     ``efficientnet_v2_s``); a SpecError if it does not define it."""

@@ -1,4 +1,52 @@
-"""Conformance adapters: how the suite drives one implementation (see ``..backends.Adapter``).
+"""Conformance adapters: how the suite drives one implementation (``..protocol.Adapter``).
 
-``ours_*`` drive this project's backends; each is named by its row in ``effnet.backends``.
+``ours_*`` drive this project's backends (each named by its row in ``effnet.backends``),
+``reference_numpy`` the spec's own reference, ``library_*`` the implementations people use.
+:func:`find` resolves what ``effnet conformance certify --impl`` names.
 """
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Any
+
+from effnet import backends
+
+ENTRY_POINT_GROUP = "effnet.conformance_adapters"
+# the built-in adapters of other libraries: name -> "module:object"
+LIBRARIES: dict[str, str] = {
+    "torchvision": "effnet.conformance.adapters.library_torchvision:ADAPTER",
+    "timm": "effnet.conformance.adapters.library_timm:ADAPTER",
+    "keras-applications": "effnet.conformance.adapters.library_keras:ADAPTER",
+    "numpy": "effnet.conformance.adapters.reference_numpy:ADAPTER",
+}
+
+
+class AdapterNotFound(LookupError):
+    pass
+
+
+def known() -> list[str]:
+    """Every name --impl takes: our backends, the built-in library adapters, installed plug-ins."""
+    plugins = [ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)]
+    return [*backends.names(), *LIBRARIES, *plugins]
+
+
+def find(name: str) -> Any:
+    """An adapter by name (ours, a built-in library, an ``effnet.conformance_adapters`` entry point)
+    or by ``module:object``. Raises AdapterNotFound naming the choices, or the install hint."""
+    try:
+        if ":" in name:
+            return backends.load(name)
+        if name in backends.names():
+            return backends.provide(name, "adapter")
+        if name in LIBRARIES:
+            return backends.load(LIBRARIES[name])
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == name:
+                return ep.load()
+    except (ImportError, AttributeError) as err:
+        raise AdapterNotFound(f"--impl {name}: cannot load its adapter ({err})") from None
+    raise AdapterNotFound(
+        f"--impl {name}: unknown implementation; known: {', '.join(known())} (or module:object)"
+    )

@@ -14,7 +14,8 @@ from effnet.impl_jax.build import canonical_state, from_spec, load_canonical_sta
 from effnet.impl_jax.model import EfficientNet
 from effnet.spec import ModelSpec
 
-from ..backends import StepResult, Weights
+from ..protocol import StepResult, Weights
+from .ours import OursDeclaration
 
 
 @nnx.jit
@@ -35,7 +36,7 @@ def _sgd_step(
     return loss, grads
 
 
-class JaxAdapter:
+class JaxAdapter(OursDeclaration):
     name = "jax"
 
     def build(self, ms: ModelSpec) -> EfficientNet:

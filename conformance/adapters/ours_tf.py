@@ -21,14 +21,15 @@ from effnet.weights_convert.formats import to_canonical
 from effnet.impl_tf.build import NATIVE, canonical_state, from_spec, load_canonical_state, native_variables
 from effnet.impl_tf.model import EfficientNet
 
-from ..backends import StepResult, Weights
+from .ours import OursDeclaration
+from ..protocol import StepResult, Weights
 
 
 def _numpy(t: tf.Tensor) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(t), dtype=np.float32)
 
 
-class TensorFlowAdapter:
+class TensorFlowAdapter(OursDeclaration):
     name = "tf"
 
     def build(self, ms: ModelSpec) -> EfficientNet:

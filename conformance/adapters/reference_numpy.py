@@ -12,7 +12,8 @@ import numpy as np
 from effnet.spec import ModelSpec, reference
 from effnet.spec.init import initial_weights
 
-from ..backends import Weights
+from ..protocol import Weights
+from .ours import OursDeclaration
 
 
 @dataclass
@@ -21,7 +22,7 @@ class ReferenceModel:
     weights: Weights = field(default_factory=dict)
 
 
-class NumpyReferenceAdapter:
+class NumpyReferenceAdapter(OursDeclaration):
     name = "numpy"
 
     def build(self, ms: ModelSpec) -> ReferenceModel:

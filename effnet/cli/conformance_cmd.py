@@ -1,9 +1,12 @@
-"""``effnet conformance report [--out DIR]``: the conformance report for every installed backend."""
+"""``effnet conformance report``: the cross-backend report for every installed backend;
+``effnet conformance certify``: one implementation, through its adapter, level by level."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from .errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,6 +18,89 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rep.add_argument("--no-progress", action="store_true", help="no progress bar")
     rep.set_defaults(run=run_report)
+    cert = cmds.add_parser(
+        "certify",
+        help="certify one implementation against the spec (levels L0-L4); writes result.json and result.md",
+    )
+    cert.add_argument(
+        "--impl",
+        required=True,
+        help="our backend (torch, jax, tf), a built-in library adapter (torchvision, timm, "
+        "keras-applications, numpy), an installed plug-in (entry point group "
+        "effnet.conformance_adapters), or module:object",
+    )
+    cert.add_argument(
+        "--models",
+        default="claimed",
+        help="comma-separated spec (or library) model names, or 'claimed' (default: every model the "
+        "implementation claims)",
+    )
+    cert.add_argument("--profile", help="the profile to certify (default: the one the implementation claims)")
+    cert.add_argument("--level", choices=LEVEL_CHOICES, default="L4", help="the level to reach (default L4)")
+    cert.add_argument("--deviations", type=Path, help="declared deviations (YAML; see conformance/README.md)")
+    cert.add_argument("--out", type=Path, required=True, help="folder for result.json and result.md")
+    cert.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cert.set_defaults(run=run_certify)
+
+
+LEVEL_CHOICES = ("L0", "L1", "L2", "L3", "L4")
+
+
+def _selection(adapter: object, models: str, profile: str | None) -> list[tuple[str, str]]:
+    from effnet import spec
+
+    claims = list(adapter.claims())  # type: ignore[attr-defined]
+    if models == "claimed":
+        chosen = [c for c in claims if profile is None or c[1] == profile]
+        if not chosen:
+            raise UsageError(f"--profile {profile}: {adapter.name} claims no model with that profile")  # type: ignore[attr-defined]
+        return chosen
+    out = []
+    for name in (m.strip() for m in models.split(",") if m.strip()):
+        model, named_profile = spec.lookup(name, profile)
+        spec.resolve(model, profile=named_profile)  # an unknown model is a SpecError, one line
+        options = [p for m, p in claims if m == model and (named_profile is None or p == named_profile)]
+        if not options:
+            raise UsageError(
+                f"--models {name}: {adapter.name} does not claim {model}"  # type: ignore[attr-defined]
+                + (f" with profile {named_profile}" if named_profile else "")
+            )
+        out.append((model, options[0]))
+    return out
+
+
+def run_certify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from effnet.conformance import adapters, certify_report, deviations
+    from effnet.conformance.certify import certify_model
+
+    try:
+        adapter = adapters.find(args.impl)
+        declared = deviations.load(args.deviations) if args.deviations else []
+    except (adapters.AdapterNotFound, deviations.DeviationsError) as err:
+        raise UsageError(str(err)) from None
+    selected = _selection(adapter, args.models, args.profile)
+    results = []
+    with tqdm(
+        total=len(selected), desc=f"certify {adapter.name}", unit="model", disable=args.no_progress
+    ) as bar:
+        for model, profile in selected:
+            results.append(
+                certify_model(adapter, model, profile, args.level, declared, progress=bar.set_postfix_str)
+            )
+            bar.update()
+    doc = certify_report.document(adapter, results, args.level)
+    for m in doc["models"]:
+        verdict = "pass" if m["passed"] else "FAIL"
+        print(f"{m['model']:20s} {m['profile']:12s} reached {m['reached'] or '-':3s} {verdict}")
+    for c in doc["checks"]:
+        if c["status"] in ("fail", "error", "deviation"):
+            what = c["first_divergence"] or c["message"]
+            print(f"  {c['status'].upper()} {c['model']} {c['level']} {c['check']}: {what}")
+    for kind, path in certify_report.write(args.out, doc).items():
+        print(f"{kind}: {path}")
+    return 0 if doc["passed"] else 1
 
 
 def run_report(args: argparse.Namespace) -> int:
