@@ -57,7 +57,7 @@ def _selection(adapter: object, models: str, profile: str | None) -> list[tuple[
         return chosen
     out = []
     for name in (m.strip() for m in models.split(",") if m.strip()):
-        model, named_profile = spec.lookup(name, profile)
+        model, named_profile = spec.lookup(name, profile, among=tuple(dict.fromkeys(p for _, p in claims)))
         spec.resolve(model, profile=named_profile)  # an unknown model is a SpecError, one line
         options = [p for m, p in claims if m == model and (named_profile is None or p == named_profile)]
         if not options:
