@@ -171,6 +171,14 @@ def report(session: nox.Session) -> None:
 
 
 @nox.session(default=False, venv_backend="none")
+def certify(session: nox.Session) -> None:
+    """Slow: the field's conformance matrix (every built-in adapter x every model it claims, L0-L4) ->
+    docs/conformance-matrix.{md,json}, the committed copy."""
+    run = _frameworks(session)
+    run("effnet", "conformance", "matrix", "--out", "docs", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(default=False, venv_backend="none")
 def bench(session: nox.Session) -> None:
     """Speed: every implementation (ours and the references) side by side on CPU -> out/bench."""
     run = _frameworks(session)

@@ -41,6 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     cert.add_argument("--out", type=Path, required=True, help="folder for result.json and result.md")
     cert.add_argument("--no-progress", action="store_true", help="no progress bar")
     cert.set_defaults(run=run_certify)
+    mat = cmds.add_parser(
+        "matrix", help="certify every built-in adapter on every model it claims; write the conformance matrix"
+    )
+    mat.add_argument("--level", choices=LEVEL_CHOICES, default="L4")
+    mat.add_argument("--models", help="comma-separated spec models (default: every claimed model)")
+    mat.add_argument("--out", type=Path, default=Path("docs"), help="folder (default docs/)")
+    mat.add_argument("--no-progress", action="store_true")
+    mat.set_defaults(run=run_matrix)
 
 
 LEVEL_CHOICES = ("L0", "L1", "L2", "L3", "L4")
@@ -118,3 +126,27 @@ def run_report(args: argparse.Namespace) -> int:
     for kind, path in paths.items():
         print(f"{kind}: {path}")
     return 1 if failed else 0
+
+
+def run_matrix(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from effnet.conformance import matrix
+
+    models = [m.strip() for m in args.models.split(",")] if args.models else None
+    with tqdm(desc="conformance matrix", unit="model", disable=args.no_progress) as bar:
+
+        def progress(what: str) -> None:
+            bar.set_postfix_str(what)
+            bar.update()
+
+        result = matrix.run(args.level, models=models, progress=progress)
+    for row in result["rows"]:
+        cells = " ".join(f"{lv}:{c['status']}" for lv, c in row["levels"].items())
+        print(f"{row['implementation']:34s} {row['model']:20s} {row['profile']:12s} {cells}")
+    for label, why in result["not_run"].items():
+        print(f"NOT RUN {label}: {why}")
+    for kind, path in matrix.write(args.out, result).items():
+        print(f"{kind}: {path}")
+    print(f"{result['seconds'] / 60:.1f} minutes")
+    return 0
