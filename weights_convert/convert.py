@@ -86,6 +86,7 @@ def load(
         )
         ms = _resolve(model, profile or cf.metadata.get("profile"), classes, overrides)
         canonical_io.check_state(ms, cf.weights, include_top=top, what=f"{path} (model {ms.name})")
+        canonical_io.check_metadata(path, cf, ms, same_spec=not overrides)
         return Loaded(cf.weights, ms, name, top)
     state = containers.read(f.container, path)
     probe = _resolve(model, profile or f.profile_for(str(path)), None, overrides)
