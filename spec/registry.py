@@ -116,12 +116,19 @@ def _describe(err: ValidationError) -> tuple[tuple[str | int, ...], str]:
         bound = "at most" if err.validator == "maximum" else "at least"
         bound = {"exclusiveMaximum": "below", "exclusiveMinimum": "above"}.get(err.validator, bound)
         return at, f"{_short(value)} is out of range: must be {bound} {err.validator_value:g}"
-    return at, err.message
+    return at, err.message.replace(repr(value), _short(value))
 
 
 def _short(value: object) -> str:
+    """``value`` as an error message shows it: itself when short, else what it is."""
     text = repr(value)
-    return text if len(text) <= 24 else f"a {len(text)}-character number"
+    if len(text) <= 40:
+        return text
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} keys"
+    return f"a {len(text)}-character {type(value).__name__}"
 
 
 def load_family(path: Path | str, text: str | None = None) -> SpecFile:
