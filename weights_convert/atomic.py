@@ -30,7 +30,7 @@ def check_target(target: str | os.PathLike[str]) -> Path:
     if not folder.exists():
         raise FileNotFoundError(f"{target}: the folder {folder} does not exist (create it first)")
     if not folder.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(target))
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
     if target.exists() and not os.access(target, os.W_OK):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,9 @@ def _read_pickle(path: Path) -> State:
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: the file is empty")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "validating sparse tensor invariants": not the user's concern
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         detail = next((line.strip() for line in str(err).splitlines() if _CODE.search(line)), None)
         if detail:  # it names Python callables beyond tensors and containers: never unpickle those
