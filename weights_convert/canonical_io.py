@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-from effnet.spec import ModelSpec, canonical
+from effnet.spec import ModelSpec, canonical, profile_names
 
 from . import safetensors_io
 from .atomic import atomic_path
@@ -48,12 +48,23 @@ def save_canonical(
         save_file(tensors, str(tmp), metadata=metadata)
 
 
+def is_canonical(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a safetensors file tagged as canonical (its header only: cheap)."""
+    return safetensors_io.metadata(path).get("format") == FORMAT_TAG
+
+
 def read_canonical(path: str | os.PathLike[str]) -> CanonicalFile:
     """Read a canonical file without checking it against a model."""
     weights, metadata = safetensors_io.read(path)
     if metadata.get("format") != FORMAT_TAG:
         raise WeightsError(
             f"{path}: not a canonical effnet checkpoint (metadata format={metadata.get('format')!r})"
+        )
+    profile = metadata.get("profile")
+    if profile is not None and profile not in profile_names():
+        raise WeightsError(
+            f"{path}: its metadata names profile {profile!r}, which the spec does not define "
+            f"(known profiles: {', '.join(profile_names())})"
         )
     return CanonicalFile(weights, metadata)
 

@@ -37,12 +37,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint: {path}")
-    if path.suffix == ".safetensors":
-        try:
-            canonical_io.read_canonical(path)
-            return "canonical"
-        except WeightsError:
-            pass
+    if path.suffix == ".safetensors" and canonical_io.is_canonical(path):
+        return "canonical"
     try:
         keys = set(containers.read_for_detection(path))
     except ImportError as err:

@@ -36,6 +36,15 @@ def read(path: str | os.PathLike[str]) -> tuple[State, dict[str, str]]:
     return check_numbers(state, path), metadata
 
 
+def metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A safetensors file's metadata (the header only); empty for a file that is not one."""
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError):
+        return {}
+
+
 def _read_with_torch(path: str | os.PathLike[str]) -> State:
     try:
         from safetensors.torch import load_file

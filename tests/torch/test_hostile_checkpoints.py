@@ -207,6 +207,7 @@ def canonical(tmp_path_factory, state) -> tuple[dict[str, np.ndarray], dict[str,
         ({"model": "efficientnetv2-s"}, "efficientnetv2-s"),
         ({"spec_hash": "0" * 64}, "spec_hash"),
         ({"spec_hash": "0" * 64, "spec_version": "0.0.1"}, "spec 0.0.1"),
+        ({"profile": "nope"}, "profile 'nope'"),
     ],
 )
 def test_canonical_metadata_that_contradicts_the_model(tmp_path, out, capsys, canonical, change, named):
