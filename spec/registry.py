@@ -7,6 +7,7 @@ the YAML path and the line.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,26 @@ def schema() -> dict[str, Any]:
     return json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
+def _is_number(checker: object, instance: object) -> bool:
+    """JSON numbers are finite: YAML's .inf and .nan are not numbers here (nor are booleans)."""
+    if isinstance(instance, bool):
+        return False
+    return isinstance(instance, int) or (isinstance(instance, float) and math.isfinite(instance))
+
+
+def _is_integer(checker: object, instance: object) -> bool:
+    """Only integers written as integers: ``kernel: 3.0`` is refused (JSON Schema would accept it)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"number": _is_number, "integer": _is_integer}
+    ),
+)
+
+
 def validate(
     instance: Any,
     definition: str | None,
@@ -57,7 +78,7 @@ def validate(
     root = schema()
     if definition is not None:
         root = {"$defs": root["$defs"], "$ref": f"#/$defs/{definition}"}
-    validator = jsonschema.Draft202012Validator(root)
+    validator = Validator(root)
     errors = list(validator.iter_errors(instance))
     if not errors:
         return
@@ -86,7 +107,28 @@ def _describe(err: ValidationError) -> tuple[tuple[str | int, ...], str]:
             return (*at, extra[0]), f"unknown key {extra[0]!r} (allowed here: {known})"
     if err.validator == "required":
         return at, err.message.replace("is a required property", "is required here")
-    return at, err.message
+    value = err.instance
+    if err.validator == "type" and isinstance(value, float) and not math.isfinite(value):
+        return at, f"{value} is not a finite number"
+    if err.validator == "type" and err.validator_value == "integer" and isinstance(value, float):
+        return at, f"{value!r} is not an integer (write it without a decimal point)"
+    if err.validator in ("maximum", "minimum", "exclusiveMaximum", "exclusiveMinimum"):
+        bound = "at most" if err.validator == "maximum" else "at least"
+        bound = {"exclusiveMaximum": "below", "exclusiveMinimum": "above"}.get(err.validator, bound)
+        return at, f"{_short(value)} is out of range: must be {bound} {err.validator_value:g}"
+    return at, err.message.replace(repr(value), _short(value))
+
+
+def _short(value: object) -> str:
+    """``value`` as an error message shows it: itself when short, else what it is."""
+    text = repr(value)
+    if len(text) <= 40:
+        return text
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} keys"
+    return f"a {len(text)}-character {type(value).__name__}"
 
 
 def load_family(path: Path | str, text: str | None = None) -> SpecFile:

@@ -131,11 +131,17 @@ def model_config(
     ):
         config = merge(config, layer)
     config = merge(config, _cited(overrides))
-    registry.validate(
-        config,
-        "complete_config",
-        file=f"{name} (profile {profile!r}{', with overrides' if overrides else ''})",
-    )
+    try:
+        registry.validate(
+            config, "complete_config", file=fam.path, lines=fam.lines, prefix=("variants", name)
+        )
+    except SpecError as err:  # the merged config: say which model, profile and overrides it is
+        raise SpecError(
+            f"{err.reason} (model {name}, profile {profile!r}{', with overrides' if overrides else ''})",
+            file=err.file,
+            path=err.path,
+            line=err.line,
+        ) from None
     return config
 
 

@@ -36,12 +36,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint: {path}")
-    if path.suffix == ".safetensors":
-        try:
-            canonical_io.read_canonical(path)
-            return "canonical"
-        except WeightsError:
-            pass
+    if path.suffix == ".safetensors" and canonical_io.is_canonical(path):
+        return "canonical"
     try:
         keys = set(containers.read_for_detection(path))
     except ImportError as err:
@@ -86,6 +82,7 @@ def load(
         )
         ms = _resolve(model, profile or cf.metadata.get("profile"), classes, overrides)
         canonical_io.check_state(ms, cf.weights, include_top=top, what=f"{path} (model {ms.name})")
+        canonical_io.check_metadata(path, cf, ms, same_spec=not overrides)
         return Loaded(cf.weights, ms, name, top)
     state = containers.read(f.container, path)
     probe = _resolve(model, f.profile_for(profile), None, overrides)

@@ -12,10 +12,8 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file, save_file
 
-from .atomic import atomic_path
+from . import safetensors_io
 from .errors import WeightsError
 
 FORMAT_TAG = "flax-nnx"
@@ -23,23 +21,14 @@ State = dict[str, np.ndarray]
 
 
 def read_state(path: str | os.PathLike[str]) -> State:
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            tag = (f.metadata() or {}).get("format")
-        state = load_file(str(path))
-    except FileNotFoundError:
-        raise
-    except (SafetensorError, OSError, ValueError) as err:
-        raise WeightsError(f"{path}: not a readable safetensors file ({err})") from err
+    state, metadata = safetensors_io.read(path)
+    tag = metadata.get("format")
     if tag not in (FORMAT_TAG, None):
         raise WeightsError(f"{path}: a {tag!r} file, not a flax NNX state")
     return state
 
 
 def write_state(path: str | os.PathLike[str], state: State) -> None:
-    with atomic_path(path) as tmp:
-        save_file(
-            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()},
-            str(tmp),
-            metadata={"format": FORMAT_TAG},
-        )
+    safetensors_io.write(
+        path, {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}, {"format": FORMAT_TAG}
+    )

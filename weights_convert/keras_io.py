@@ -22,12 +22,17 @@ Writing inverts this: ``{layer}/{variable}`` states become a Keras 3 Functional 
 class inferred from the variable names, counters in the state's order, which must be the model's
 layer order) or, for any other suffix, a legacy Keras 2 ``.h5`` (layers in the state's order, the
 Normalization first, as the order-based legacy loader expects); path states are written verbatim
-and must go to a ``.weights.h5``. Writes are atomic. A Keras 3 full-model ``.h5`` (``model.save``)
-names depthwise kernels ``kernel``; its ``model_config`` tells them apart.
+and must go to a ``.weights.h5``. Writes are atomic. Keras 3's legacy ``.h5`` writers (``model.save``,
+``legacy_h5_format.save_weights_to_hdf5_group``) name depthwise kernels ``kernel`` and drop the ``:0``
+suffixes: a full-model file's ``model_config`` tells which layers are depthwise; a weights-only file
+has no config, so a ``kernel`` of a layer named ``*dwconv``/``*dwconv2`` (keras.applications' names)
+shaped ``(kh, kw, C, 1)`` is read as ``depthwise_kernel``. Every tensor read is vetted by
+``tensors.check_numbers``.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -36,8 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import check_target, write_bytes
 from .errors import WeightsError
+from .tensors import check_numbers
 
 State = dict[str, np.ndarray]
 
@@ -55,6 +61,8 @@ KERAS3_SUFFIX = ".weights.h5"
 TRAINING_STATE = "optimizer/"
 _FUNCTIONAL_LAYER = re.compile(r"^layers/([a-z0-9_]+?)(?:_\d+)?$")
 _AUTO_NAME = re.compile(r"^([a-z0-9_]+?)(?:_\d+)?$")
+# keras.applications' depthwise layers: "block2a_dwconv" (V1), "block4a_dwconv2" (V2)
+_DEPTHWISE_NAME = re.compile(r"dwconv2?$")
 # bytes per attribute (Keras 2 HDF5_OBJECT_HEADER_LIMIT): longer name lists are chunked
 HDF5_ATTRIBUTE_LIMIT = 64512
 # the Keras 2 layout; a missing version means Keras 1, whose loaders convert kernels
@@ -81,8 +89,10 @@ def read_state(path: str | os.PathLike[str]) -> State:
     with f:
         root = f["model_weights"] if "model_weights" in f and not _attr_list(f, "layer_names") else f
         if _attr_list(root, "layer_names"):
-            return _read_legacy(root, _depthwise_layers(f))
-        return _read_keras3(f, h5py)
+            state = _read_legacy(root, _depthwise_layers(f))
+        else:
+            state = _read_keras3(f, h5py)
+    return check_numbers(state, path)
 
 
 def _attr_list(group: object, name: str) -> list[str]:
@@ -105,20 +115,29 @@ def _auto_named_class(layer: str) -> str | None:
     return match.group(1) if match and match.group(1) in KERAS_VARIABLES else None
 
 
-def _depthwise_layers(f: object) -> set[str]:
+def _depthwise_layers(f: object) -> set[str] | None:
     """DepthwiseConv2D layers of a Keras 3 full-model ``.h5`` (whose weight names call their kernel
-    ``kernel``, where Keras 2 said ``depthwise_kernel``), from the file's ``model_config``."""
+    ``kernel``, where Keras 2 said ``depthwise_kernel``), from the file's ``model_config``; None
+    when the file has no config (a weights-only file: see ``_is_depthwise``)."""
     config = f.attrs.get("model_config")  # type: ignore[attr-defined]
     if config is None:
-        return set()
+        return None
     try:
         layers = json.loads(config)["config"]["layers"]
         return {layer["config"]["name"] for layer in layers if layer["class_name"] == "DepthwiseConv2D"}
     except (ValueError, KeyError, TypeError):
-        return set()
+        return None
 
 
-def _read_legacy(root: object, depthwise: set[str]) -> State:
+def _is_depthwise(layer: str, kernel: object, depthwise: set[str] | None) -> bool:
+    """Whether a legacy file's ``{layer}/kernel`` is a depthwise kernel (Keras 3 writers)."""
+    if depthwise is not None:
+        return layer in depthwise
+    shape = getattr(kernel, "shape", ())
+    return bool(_DEPTHWISE_NAME.search(layer)) and len(shape) == 4 and shape[3] == 1
+
+
+def _read_legacy(root: object, depthwise: set[str] | None) -> State:
     out: State = {}
     counters: dict[str, int] = {}
     for layer in _attr_list(root, "layer_names"):
@@ -130,8 +149,10 @@ def _read_legacy(root: object, depthwise: set[str]) -> State:
             name = f"{cls}_{n}" if n else cls
         for weight in weights:
             leaf = weight.rsplit("/", 1)[-1].split(":", 1)[0]
-            leaf = "depthwise_kernel" if leaf == "kernel" and layer in depthwise else leaf
-            out[f"{name}/{leaf}"] = np.asarray(group[weight])
+            value = group[weight]
+            if leaf == "kernel" and _is_depthwise(layer, value, depthwise):
+                leaf = "depthwise_kernel"
+            out[f"{name}/{leaf}"] = np.asarray(value)
     return out
 
 
@@ -172,13 +193,16 @@ def write_state(path: str | os.PathLike[str], state: State) -> None:
     if paths and not keras3:
         raise WeightsError(f"{path}: Keras 3 weight files must be named *{KERAS3_SUFFIX}")
     layers = {} if paths else group_by_layer(state)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    check_target(path)
+    buffer = io.BytesIO()  # built in memory, then written atomically
+    with h5py.File(buffer, "w") as f:
         if paths:
             _write_paths(f, state)
         elif keras3:
             _write_functional(f, layers)
         else:
             _write_legacy(f, layers)
+    write_bytes(path, buffer.getvalue())
 
 
 def _write_paths(f: object, state: State) -> None:

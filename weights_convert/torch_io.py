@@ -1,19 +1,28 @@
 """Reading and writing torch-style state dicts as numpy: .pt/.pth (torch.load with
 ``weights_only=True``, never arbitrary unpickling) or .safetensors. Common wrappers are unwrapped:
-``{"state_dict": ...}``, ``{"model": ...}``, ``{"state_dict_ema": ...}`` and DDP's ``module.``."""
+``{"state_dict": ...}``, ``{"model": ...}``, ``{"state_dict_ema": ...}`` and DDP's ``module.``.
+Half-precision tensors become float32 (exactly); sparse, quantized and other non-dense tensors are
+refused by name, and every tensor is vetted by ``tensors.check_numbers``."""
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from . import safetensors_io
+from .atomic import write_bytes
 from .errors import WeightsError
+from .tensors import check_numbers
 
 State = dict[str, np.ndarray]
 WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
+# torch's words for a pickle that names a Python callable (which unpickling would call)
+_CODE = re.compile(r"unsupported global|not an allowed global", re.IGNORECASE)
 
 
 def read_state(path: str | os.PathLike[str]) -> State:
@@ -21,14 +30,13 @@ def read_state(path: str | os.PathLike[str]) -> State:
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint: {path}")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
+        return safetensors_io.read(path)[0]
+    return check_numbers(_read_pickle(path), path)
 
-        try:
-            return load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise WeightsError(f"{path}: not a readable safetensors file ({err})") from err
-    return _read_pickle(path)
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
 
 
 def _read_pickle(path: Path) -> State:
@@ -36,39 +44,58 @@ def _read_pickle(path: Path) -> State:
 
     import torch
 
+    if path.stat().st_size == 0:
+        raise WeightsError(f"{path}: the file is empty")
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "validating sparse tensor invariants": not the user's concern
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        detail = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), None)
-        if detail:  # it holds objects beyond tensors and containers: never unpickle those
+        detail = next((line.strip() for line in str(err).splitlines() if _CODE.search(line)), None)
+        if detail:  # it names Python callables beyond tensors and containers: never unpickle those
             raise WeightsError(
-                f"{path}: refused: it holds arbitrary Python objects, which "
+                f"{path}: refused: loading it would call Python code named in the file, which "
                 f"torch.load(weights_only=True) does not execute ({detail})"
             ) from err
-        raise WeightsError(f"{path}: not a readable torch checkpoint") from err
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise WeightsError(f"{path}: not a readable torch checkpoint ({str(err).splitlines()[0]})") from err
+        raise WeightsError(f"{path}: not a readable torch checkpoint ({_first_line(err)})") from err
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise WeightsError(f"{path}: not a readable torch checkpoint ({_first_line(err)})") from err
     for key in WRAPPER_KEYS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{path}: expected a state_dict of tensors")
-    if obj and all(k.startswith("module.") for k in obj):
+    if obj and all(isinstance(k, str) and k.startswith("module.") for k in obj):
         obj = {k[len("module.") :]: v for k, v in obj.items()}
-    return {k: v.detach().cpu().numpy() for k, v in obj.items()}
+    return {str(k): to_numpy(str(k), v, path) for k, v in obj.items()}
+
+
+def to_numpy(name: str, tensor: object, path: str | os.PathLike[str]) -> np.ndarray:
+    """A dense CPU copy of one tensor as numpy (half precision as float32), or a WeightsError."""
+    import torch
+
+    assert isinstance(tensor, torch.Tensor)
+    if tensor.layout != torch.strided or tensor.is_quantized or tensor.is_meta:
+        kind = "quantized" if tensor.is_quantized else "meta" if tensor.is_meta else str(tensor.layout)
+        raise WeightsError(f"{path}: tensor {name!r} is a {kind} tensor; save dense tensors")
+    tensor = tensor.detach().cpu()
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()
+    try:
+        return tensor.numpy()
+    except (TypeError, RuntimeError) as err:
+        raise WeightsError(f"{path}: tensor {name!r} ({tensor.dtype}) cannot be read: {err}") from err
 
 
 def write_state(path: str | os.PathLike[str], state: State) -> None:
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.numpy import save_file
-
-        with atomic_path(path) as tmp:
-            save_file({k: np.ascontiguousarray(v) for k, v in state.items()}, str(tmp))
+        safetensors_io.write(path, state)
         return
     import torch
 
     tensors = {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
-    with atomic_path(path) as tmp:
-        torch.save(tensors, str(tmp))
+    buffer = io.BytesIO()
+    torch.save(tensors, buffer)
+    write_bytes(path, buffer.getvalue())

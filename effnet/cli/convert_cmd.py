@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
-from effnet.weights_convert import convert
+from effnet.weights_convert import WeightsError, convert
 from effnet.weights_convert.formats import FORMATS
 
 
@@ -50,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
 
         dst_loaded = convert.load(args.dst, args.model, fmt=args.to_fmt, profile=loaded.spec.profile)
         result = check(args.src, loaded, args.dst, dst_loaded)
+        if not (math.isfinite(result.max_abs) and math.isfinite(result.max_rel)):
+            raise WeightsError(
+                f"check: the outputs of {args.src} and {args.dst} are not finite numbers "
+                f"(max |src - dst| = {result.max_abs}): the weights overflow"
+            )
         diff = f"max |src - dst| = {result.max_abs:.3g}, relative {result.max_rel:.3g}"
         print(f"check: logits {result.shape}, {diff}")
     return 0

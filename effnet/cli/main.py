@@ -1,7 +1,8 @@
 """``effnet`` entry point: builds the argument parser from each command module and runs one.
 
-Every user-facing error (a bad spec, an unknown model, a bad checkpoint) is printed as one line
-``effnet: error: ...`` with exit status 2, never a traceback.
+Every user-facing error (a bad argument, a bad spec, an unknown model, a bad checkpoint, a file the
+operating system refuses) is printed as one line ``effnet: error: ...`` with exit status 2, never a
+traceback (``errors.describe`` words it).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from effnet import malloc
 from effnet.spec import SpecError
@@ -17,7 +19,7 @@ from effnet.training.errors import DataError
 from effnet.weights_convert import WeightsError
 
 from . import backends_cmd, bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
-from .errors import UsageError
+from .errors import UsageError, describe
 
 COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd, backends_cmd)
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -25,15 +27,21 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     WeightsError,
     DataError,
     ResumeError,
-    FileNotFoundError,
+    OSError,  # permissions, a folder where a file belongs, a full disk, ...: errors.describe_os_error
     UsageError,
 )
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``effnet: error: argument --image-size: ...``); subcommands'
+    parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"effnet: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="effnet", description="EfficientNet V1/V2 reference spec, backends and conformance."
-    )
+    parser = Parser(prog="effnet", description="EfficientNet V1/V2 reference spec, backends and conformance.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
@@ -46,11 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except USER_ERRORS as err:
-        print(f"effnet: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         return 0
+    except USER_ERRORS as err:
+        print(f"effnet: error: {describe(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

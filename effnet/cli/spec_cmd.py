@@ -10,6 +10,10 @@ from effnet import spec
 from effnet.spec import progressive as schedule_mod
 from effnet.spec.model_spec import BlockSpec, ModelSpec
 
+from .argtypes import int_range
+
+MAX_IMAGE_SIZE = 8192  # as the schema's image_size
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("spec", help="inspect the architecture spec")
@@ -23,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = cmds.add_parser("show", help="one model's architecture, counts and citations")
     show.add_argument("name")
     show.add_argument("--profile", help=f"implementation profile ({', '.join(spec.profile_names())})")
-    show.add_argument("--image-size", type=int, help="MACs at this size instead of train/eval")
+    show.add_argument(
+        "--image-size",
+        type=int_range(1, MAX_IMAGE_SIZE),
+        help="MACs at this size instead of train/eval",
+    )
     show.add_argument("--file", help="a user's architecture YAML, validated like the built-in spec")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(run=run_show)
@@ -31,10 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     sch = cmds.add_parser("schedule", help="the progressive-learning stages")
     sch.add_argument("name")
     sch.add_argument("--rule", choices=schedule_mod.RULES, default="paper")
-    sch.add_argument("--epochs", type=int, help="total epochs (default: the spec's training.epochs)")
+    sch.add_argument(
+        "--epochs", type=int_range(1, 100_000), help="total epochs (default: the spec's training.epochs)"
+    )
     sch.add_argument(
         "--size-multiple",
-        type=int,
+        type=int_range(1, 1024),
         default=1,
         help="round image sizes down to a multiple of this (default 1: as cited)",
     )
