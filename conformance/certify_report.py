@@ -18,7 +18,6 @@ or ``error`` (the adapter raised; its message).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -30,6 +29,7 @@ from typing import Any
 from effnet.spec import SPEC_VERSION
 
 from .certify import LEVELS, ModelResult
+from .files import write_json_and_markdown
 
 SCHEMA = "effnet.conformance.result/1"
 
@@ -122,11 +122,4 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def write(out: Path, doc: dict[str, Any]) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "result.json", "markdown": out / "result.md"}
-    for kind, path in paths.items():
-        text = json.dumps(doc, indent=2) + "\n" if kind == "json" else markdown(doc)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    return paths
+    return write_json_and_markdown(out, "result", doc, markdown)

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import adapters, certify_report
 from .certify import LEVELS, certify_model
+from .files import write_json_and_markdown
 
 # the rows of the matrix, in order: (implementation label, adapter name, process environment)
 IMPLEMENTATIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -160,11 +161,4 @@ def markdown(matrix: dict[str, Any]) -> str:
 
 
 def write(out: Path, matrix: dict[str, Any]) -> dict[str, Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "conformance-matrix.json", "markdown": out / "conformance-matrix.md"}
-    for kind, path in paths.items():
-        text = json.dumps(matrix, indent=2) + "\n" if kind == "json" else markdown(matrix)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    return paths
+    return write_json_and_markdown(out, "conformance-matrix", matrix, markdown)

@@ -47,21 +47,7 @@ def _certify(impl: str, model: str, level: str, out) -> list[str]:
 )
 def test_certify_writes_the_result_and_passes(tmp_path, capsys, impl, model, level):
     out = tmp_path / "c"
-    code = main(
-        [
-            "conformance",
-            "certify",
-            "--impl",
-            impl,
-            "--models",
-            model,
-            "--level",
-            level,
-            "--out",
-            str(out),
-            "--no-progress",
-        ]
-    )
+    code = main(_certify(impl, model, level, out))
     printed = capsys.readouterr().out
     assert code == 0, printed
     doc = json.loads((out / "result.json").read_text())
