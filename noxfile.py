@@ -82,7 +82,7 @@ def lint(session: nox.Session) -> None:
         )
         config = str(ROOT / "pyproject.toml")
         with session.chdir(site):
-            session.run("lint-imports", "--config", config, env={"PYTHONPATH": site})
+            session.run("lint-imports", config, env={"PYTHONPATH": site})
     shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools' in-tree build folder
 
 

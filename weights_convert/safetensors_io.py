@@ -52,7 +52,7 @@ def _read_with_torch(path: str | os.PathLike[str]) -> State:
         raise WeightsError(
             f"{path}: holds bfloat16 tensors, which numpy cannot represent; install torch to read it"
         ) from None
-    from .torch_io import to_numpy
+    from .torch_tensors import to_numpy
 
     return {name: to_numpy(name, tensor, path) for name, tensor in load_file(str(path)).items()}
 

@@ -18,6 +18,7 @@ from . import safetensors_io
 from .atomic import write_bytes
 from .errors import WeightsError
 from .tensors import check_numbers
+from .torch_tensors import to_numpy
 
 State = dict[str, np.ndarray]
 WRAPPER_KEYS = ("state_dict_ema", "model_ema", "state_dict", "model")
@@ -69,23 +70,6 @@ def _read_pickle(path: Path) -> State:
     if obj and all(isinstance(k, str) and k.startswith("module.") for k in obj):
         obj = {k[len("module.") :]: v for k, v in obj.items()}
     return {str(k): to_numpy(str(k), v, path) for k, v in obj.items()}
-
-
-def to_numpy(name: str, tensor: object, path: str | os.PathLike[str]) -> np.ndarray:
-    """A dense CPU copy of one tensor as numpy (half precision as float32), or a WeightsError."""
-    import torch
-
-    assert isinstance(tensor, torch.Tensor)
-    if tensor.layout != torch.strided or tensor.is_quantized or tensor.is_meta:
-        kind = "quantized" if tensor.is_quantized else "meta" if tensor.is_meta else str(tensor.layout)
-        raise WeightsError(f"{path}: tensor {name!r} is a {kind} tensor; save dense tensors")
-    tensor = tensor.detach().cpu()
-    if tensor.dtype in (torch.bfloat16, torch.float16):
-        tensor = tensor.float()
-    try:
-        return tensor.numpy()
-    except (TypeError, RuntimeError) as err:
-        raise WeightsError(f"{path}: tensor {name!r} ({tensor.dtype}) cannot be read: {err}") from err
 
 
 def write_state(path: str | os.PathLike[str], state: State) -> None:
