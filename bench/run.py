@@ -137,7 +137,9 @@ def summarise(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
             r["mfu"] = r["images_per_s"] * flops / peak
     per_size = {}
     for size in plan.sizes:
-        ours = {i: _best(rows, i, size) for i in plan.impls if IMPLS[i].ours}
+        asked = [i for i in plan.impls if IMPLS[i].ours]
+        ours = {i: _best(rows, i, size) for i in asked}
+        missing = sorted(k for k, v in ours.items() if not v)  # every selected mode failed, or none ran
         ours = {k: v for k, v in ours.items() if v}
         vs_reference = {}
         for impl in plan.impls:
@@ -151,7 +153,9 @@ def summarise(plan: Plan, rows: list[dict[str, Any]]) -> dict[str, Any]:
         per_size[str(size)] = {
             "best": {k: {"mode": v["mode"], "images_per_s": v["images_per_s"]} for k, v in ours.items()},
             "ours_over_reference": vs_reference,
-            "parity": max(speeds) / min(speeds) if len(speeds) > 1 else None,
+            # a figure over fewer of our implementations than asked is void, not a result
+            "parity": max(speeds) / min(speeds) if len(speeds) > 1 and not missing else None,
+            "parity_void": f"no measurement of {', '.join(missing)}" if missing else None,
         }
     return {
         "per_size": per_size,
@@ -202,7 +206,13 @@ def markdown(result: dict[str, Any]) -> str:
     for size, s in summary["per_size"].items():
         best = "; ".join(f"{k}: {v['mode']} {v['images_per_s']:.1f}" for k, v in s["best"].items())
         vs = "; ".join(f"{k} {v:.2f}" for k, v in s["ours_over_reference"].items())
-        parity = f"{s['parity']:.2f}" if s["parity"] else "n/a"
+        parity = (
+            f"{s['parity']:.2f}"
+            if s["parity"]
+            else f"void ({s['parity_void']})"
+            if s["parity_void"]
+            else "n/a"
+        )
         lines.append(f"| {size} | {best} | {vs} | {parity} |")
     return "\n".join(lines) + "\n"
 
