@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from effnet.training.errors import TrainError
 from jax._src import xla_bridge
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
@@ -59,7 +60,7 @@ class DataParallel:
         else:
             local = jax.local_devices()
             if devices is not None and devices > len(local):
-                raise RuntimeError(f"--devices {devices}: only {len(local)} local device(s) here")
+                raise TrainError(f"--devices {devices}: only {len(local)} local device(s) here")
             chosen = local[: devices or 1] if local[0].platform == "cpu" else local[: devices or len(local)]
         self.mesh = Mesh(np.array(chosen), ("data",))
         self.process = (jax.process_index(), jax.process_count())

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
+from effnet.training.errors import TrainError
 from effnet.training.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
@@ -62,7 +63,7 @@ def _strategy(devices: int | None) -> tf.distribute.Strategy:
     gpus = tf.config.list_physical_devices("GPU")
     n = devices or max(len(gpus), 1)
     if gpus and n > len(gpus):
-        raise ValueError(f"devices={n}, but this host has {len(gpus)} GPU(s)")
+        raise TrainError(f"--devices {n}: this host has {len(gpus)} GPU(s)")
     if n == 1:
         return tf.distribute.get_strategy()
     if not gpus:

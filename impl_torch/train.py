@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
+from effnet.training.errors import TrainError
 from effnet.training.recipe import Recipe
 from torch.nn.parallel import DistributedDataParallel
 
@@ -128,8 +129,8 @@ class TorchEngine:
 
 def create_engine(ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> TorchEngine:
     if devices not in (None, 1):
-        raise ValueError(
-            "the torch backend replicates over processes, not --devices: launch "
+        raise TrainError(
+            f"--devices {devices}: the torch backend replicates over processes, not --devices: launch "
             f"`torchrun --nproc-per-node {devices} -m effnet train --backend torch ...`"
         )
     return TorchEngine(ms, recipe, seed)
