@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from effnet import malloc
 from effnet.spec import SpecError
 from effnet.training.checkpoint import ResumeError
-from effnet.training.errors import DataError
+from effnet.training.errors import DataError, TrainError
 from effnet.weights_convert import WeightsError
 
 from . import bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
+from .arg_types import OneLineErrors
 
 COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd)
 USER_ERRORS: tuple[type[BaseException], ...] = (
@@ -24,12 +25,13 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     WeightsError,
     DataError,
     ResumeError,
+    TrainError,
     FileNotFoundError,
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         prog="effnet", description="EfficientNet V1/V2 reference spec, backends and conformance."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
