@@ -183,15 +183,26 @@ def _check_state(path: Path, state: Any) -> None:
             raise bad(f"{where}.epoch", f"must be {i}, got {_short(record.get('epoch'))}")
         for key in _HISTORY_NUMBERS:
             value = record.get(key)
-            if type(value) not in (int, float):
-                raise bad(f"{where}.{key}", f"must be a number, got {_short(value)}")
+            if not _finite(value):
+                raise bad(f"{where}.{key}", f"must be a finite number, got {_short(value)}")
         schedule = record.get("schedule")
         if not isinstance(schedule, dict) or not all(
-            type(schedule.get(k)) in (int, float) for k in ("image_size", "dropout")
+            _finite(schedule.get(k)) for k in ("image_size", "dropout")
         ):
             raise bad(f"{where}.schedule", "must hold the stage's image_size and dropout")
-        if not isinstance(record.get("applied"), dict):
-            raise bad(f"{where}.applied", "must be an object")
+        applied = record.get("applied")
+        if not isinstance(applied, dict) or not all(
+            _finite(applied[k]) for k in ("image_size", "dropout") if k in applied
+        ):
+            raise bad(f"{where}.applied", "must be an object (image_size and dropout, if given, numbers)")
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number (not a bool) that is a finite float."""
+    try:
+        return type(value) in (int, float) and math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float range
+        return False
 
 
 def _no_constant(name: str) -> None:
