@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # terminal colours some libraries put in messages
+
 
 class DataError(ValueError):
     """A missing or malformed dataset folder, an empty class, or an unreadable image."""
@@ -25,5 +29,5 @@ class ResumeError(TrainError):
 
 def one_line(err: BaseException) -> str:
     """An exception as one short line: its type and the first line of its message."""
-    text = str(err).strip().splitlines()
+    text = _ANSI.sub("", str(err)).strip().splitlines()
     return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__

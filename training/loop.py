@@ -32,7 +32,7 @@ from effnet import spec
 from . import checkpoint, resume
 from .dataset import ImageFolder, scan
 from .engine import Engine, create
-from .errors import ResumeError, TrainError, one_line
+from .errors import TrainError
 from .pipeline import Pipeline
 from .recipe import Recipe, recipe
 
@@ -80,10 +80,10 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     engine = create(cfg.backend, ms, rec, cfg.seed, devices=cfg.devices)
     writer = engine.process[0] == 0  # one process writes metrics, checkpoints and plots
     if writer:
-        _prepare_out(cfg.out)
+        resume.prepare_out(cfg.out)
     start, history = 0, []
     if last is not None and state is not None:
-        _load(engine, last)
+        resume.load_native(engine, last)
         start, history = state["epoch"] + 1, list(state["history"])
         print(f"resumed from {last} (epoch {state['epoch'] + 1} done)")
     elif cfg.resume:
@@ -172,30 +172,6 @@ def _resume_state(cfg: RunConfig, ms: ModelSpec, rec: Recipe, last: Path) -> dic
     state = checkpoint.load_state(last)
     resume.check_compatible(state, _settings(cfg, ms, rec), last)
     return state
-
-
-def _prepare_out(out: Path) -> None:
-    """Create ``out`` and check that files can be written there; remove what a killed run left."""
-    probe = out / ".effnet-write-check"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise TrainError(f"--out {out}: cannot write there ({err.strerror or err})") from None
-    removed = checkpoint.remove_partial(out / resume.CHECKPOINTS)
-    stale = out / ".metrics.jsonl.tmp"
-    if stale.exists():
-        stale.unlink()
-    if removed:
-        print(f"removed {len(removed)} partial checkpoint file(s) of an interrupted run, e.g. {removed[0]}")
-
-
-def _load(engine: Engine, last: Path) -> None:
-    try:
-        engine.load(last / "native")
-    except Exception as err:  # each framework words a damaged file its own way
-        raise ResumeError(f"{last / 'native'}: cannot load the checkpoint ({one_line(err)})") from None
 
 
 def _epoch(

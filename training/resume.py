@@ -11,6 +11,9 @@
   ``--epochs``, ``--lr-per-256``, ``--init``).
 
 Every refusal is a :class:`ResumeError` naming the file or the option at fault and what to do.
+Once the run may start, :func:`prepare_out` creates ``--out`` (checking it is writable) and deletes
+what a run killed while writing a checkpoint left behind, and :func:`load_native` loads the
+backend's state, refusing a damaged file in one line.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from . import checkpoint
-from .errors import ResumeError
+from .engine import Engine
+from .errors import ResumeError, TrainError, one_line
 
 CHECKPOINTS = "checkpoints"
 RUN_FILES = ("metrics.jsonl", "summary.json")
@@ -104,3 +108,30 @@ def check_compatible(state: dict[str, Any], expected: dict[str, Any], where: Pat
             f"cannot resume {where}: it was written with {', '.join(problems)}; resume with the same "
             "settings, or choose another --out for a new run"
         )
+
+
+def prepare_out(out: Path) -> None:
+    """Create ``out`` and check that files can be written there; remove what a killed run left."""
+    probe = out / ".effnet-write-check"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise TrainError(f"--out {out}: cannot write there ({err.strerror or err})") from None
+    removed = checkpoint.remove_partial(out / CHECKPOINTS)
+    stale = out / ".metrics.jsonl.tmp"
+    if stale.exists():
+        stale.unlink()
+    if removed:
+        print(f"removed {len(removed)} partial checkpoint file(s) of an interrupted run, e.g. {removed[0]}")
+
+
+def load_native(engine: Engine, last: Path) -> None:
+    """Load the backend's state of checkpoint ``last``; a file it cannot load is a :class:`ResumeError`."""
+    try:
+        engine.load(last / "native")
+    except ResumeError:
+        raise
+    except Exception as err:  # each framework words a damaged file its own way
+        raise ResumeError(f"{last / 'native'}: cannot load the checkpoint ({one_line(err)})") from None
