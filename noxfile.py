@@ -192,6 +192,9 @@ def demo(session: nox.Session) -> None:
     (torch, 4 epochs of the automl code's schedule, about 4 minutes on 2 cores), writing
     out/demo/{metrics.jsonl,progress.png,summary.json}."""
     run = _frameworks(session)
+    if (ROOT / "out" / "demo").exists():  # `effnet train` never overwrites a run: the demo replaces its own
+        session.log("replacing the previous demo run in out/demo")
+        shutil.rmtree(ROOT / "out" / "demo")
     run("effnet", "spec", "schedule", "efficientnetv2-b0", "--rule", "code", "--epochs", "4")
     run(
         "effnet",

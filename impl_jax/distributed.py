@@ -23,6 +23,8 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from effnet.errors import TrainError
+
 ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
 
@@ -59,7 +61,7 @@ class DataParallel:
         else:
             local = jax.local_devices()
             if devices is not None and devices > len(local):
-                raise RuntimeError(f"--devices {devices}: only {len(local)} local device(s) here")
+                raise TrainError(f"--devices {devices}: only {len(local)} local device(s) here")
             chosen = local[: devices or 1] if local[0].platform == "cpu" else local[: devices or len(local)]
         self.mesh = Mesh(np.array(chosen), ("data",))
         self.process = (jax.process_index(), jax.process_count())

@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from effnet.errors import TrainError
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
@@ -63,7 +64,7 @@ def _strategy(devices: int | None) -> tf.distribute.Strategy:
     gpus = tf.config.list_physical_devices("GPU")
     n = devices or max(len(gpus), 1)
     if gpus and n > len(gpus):
-        raise ValueError(f"devices={n}, but this host has {len(gpus)} GPU(s)")
+        raise TrainError(f"--devices {n}: this host has {len(gpus)} GPU(s)")
     if n == 1:
         return tf.distribute.get_strategy()
     if not gpus:

@@ -12,12 +12,15 @@ processes, without saving RNG state.
 from __future__ import annotations
 
 import copy
+import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from effnet.errors import ResumeError, TrainError
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
@@ -117,7 +120,15 @@ class TorchEngine:
         )
 
     def load(self, directory: Path) -> None:
-        state = torch.load(directory / "torch_state.pt", map_location=self.device, weights_only=True)
+        path = directory / "torch_state.pt"
+        try:
+            with warnings.catch_warnings():  # a plain (non-zip) pickle draws a warning before the refusal
+                warnings.simplefilter("ignore", UserWarning)
+                state = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError as err:  # torch's own words point at weights_only=False
+            raise ResumeError(
+                f"{path}: refused, it holds more than tensors and numbers (loading it could run code)"
+            ) from err
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
@@ -129,8 +140,8 @@ class TorchEngine:
 
 def create_engine(ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> TorchEngine:
     if devices not in (None, 1):
-        raise ValueError(
-            "the torch backend replicates over processes, not --devices: launch "
+        raise TrainError(
+            f"--devices {devices}: the torch backend replicates over processes, not --devices: launch "
             f"`torchrun --nproc-per-node {devices} -m effnet train --backend torch ...`"
         )
     return TorchEngine(ms, recipe, seed)

@@ -28,6 +28,7 @@ class Recipe:
     rmsprop_decay: float
     momentum: float
     epsilon: float
+    lr_per_256: float  # the peak learning rate per 256 images (the spec's or --lr-per-256)
     peak_lr: float
     warmup_epochs: float
     decay_rate: float
@@ -69,7 +70,12 @@ def recipe(
     t: dict[str, Any] = fam.data.get("training")
     if t is None:
         raise SpecError(f"{fam.path} has no training section for {name!r}")
-    run_epochs = epochs or t["epochs"]
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if lr_per_256 is not None and not (math.isfinite(lr_per_256) and lr_per_256 > 0):
+        raise ValueError(f"lr_per_256 must be a finite number > 0, got {lr_per_256}")
+    per_256 = t["lr"]["per_256_images"] if lr_per_256 is None else lr_per_256
+    run_epochs = epochs if epochs is not None else t["epochs"]  # (0 is refused, never "the recipe's")
     scale = run_epochs / t["epochs"]
     opt = t["optimizer"]
     return Recipe(
@@ -79,7 +85,8 @@ def recipe(
         rmsprop_decay=opt.get("decay", 0.9),
         momentum=opt.get("momentum", 0.0),
         epsilon=opt.get("epsilon", 1e-3),
-        peak_lr=(lr_per_256 or t["lr"]["per_256_images"]) * batch_size / 256,
+        lr_per_256=per_256,
+        peak_lr=per_256 * batch_size / 256,
         warmup_epochs=t["lr"]["warmup_epochs"] * scale,
         decay_rate=t["lr"]["decay_rate"],
         decay_epochs=t["lr"]["decay_epochs"] * scale,

@@ -6,8 +6,9 @@ folders (torchvision's ``ImageFolder`` layout). Class names are the sorted folde
 Suffixes are matched case-insensitively (ImageNet's files end in ``.JPEG``); other files and
 entries whose names start with ``.`` are ignored.
 
-:func:`scan` checks every image before training starts; an unreadable image (not an image, or
-truncated) is *skipped* and recorded in ``ImageFolder.skipped`` as ``(path, reason)``, not fatal.
+:func:`scan` checks every image before training starts; an unreadable image (not an image,
+truncated, or a name that cannot be opened, such as a symlink loop) is *skipped* and recorded in
+``ImageFolder.skipped`` as ``(path, reason)``, not fatal.
 ``verify`` picks how hard it looks:
 
 - ``"header"`` (default): Pillow opens and ``verify()``-s the file (for PNG that checks every chunk's
@@ -161,8 +162,17 @@ def _class_folders(split_dir: Path) -> list[str]:
 
 
 def _image_files(folder: Path) -> list[str]:
+    """Image names in ``folder``; an entry that cannot even be stat-ed (a symlink loop, a permission
+    error) is listed too, so that checking it skips and counts it as unreadable."""
     return sorted(
         e.name
         for e in os.scandir(folder)
-        if not e.name.startswith(".") and e.name.lower().endswith(IMAGE_SUFFIXES) and e.is_file()
+        if not e.name.startswith(".") and e.name.lower().endswith(IMAGE_SUFFIXES) and _maybe_file(e)
     )
+
+
+def _maybe_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return True

@@ -5,13 +5,17 @@ RandAugment magnitude and mixup alpha of a fresh input pipeline and the model's 
 settings actually applied (read back from the pipeline's batches and the model) are logged. A stage
 change rebuilds the pipeline and makes compiled backends retrace; that first step's extra time is
 reported as ``compile_s``. Metrics go to ``metrics.jsonl`` (one JSON object per epoch), a checkpoint
-is written each epoch (native + canonical), and a PNG plot and a final evaluation at the spec's
-eval size close the run.
+is written each epoch (native + canonical; the last ``keep_checkpoints`` and the best are kept), and
+a PNG plot and a final evaluation at the spec's eval size close the run.
+
+Before anything is written, ``training.resume`` decides where the run starts (and refuses to
+overwrite a run); a loss that is not finite stops the run at once, keeping the last good checkpoint.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -26,9 +30,10 @@ from effnet.spec import ModelSpec, Stage
 from effnet.spec.recipe import Recipe, recipe
 from effnet.weights_convert import save_canonical
 
-from . import checkpoint
+from . import checkpoint, resume
 from .dataset import ImageFolder, scan
 from .engine import Engine, create
+from .errors import TrainError
 from .pipeline import Pipeline
 
 
@@ -48,6 +53,8 @@ class RunConfig:
     devices: int | None = None  # local devices to replicate over (see training.engine.create)
     lr_per_256: float | None = None  # overrides the spec recipe's peak learning rate per 256 images
     init: str = "fan_in"  # spec.init scheme of the starting weights
+    keep_checkpoints: int = 3  # the last N epoch checkpoints are kept, and the best
+    spec_file: Path | None = None  # a user's family file (with training: and schedules:) for --model
 
 
 def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
@@ -55,30 +62,45 @@ def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
 
 
 def run(cfg: RunConfig) -> dict[str, Any]:
+    _check_config(cfg)
     data = scan(cfg.data)
-    ms = spec.resolve(cfg.model, num_classes=len(data.classes))
+    ms = spec.resolve(cfg.model, num_classes=len(data.classes), file=cfg.spec_file)
     rec = recipe(
-        cfg.model, batch_size=cfg.batch_size, epochs=cfg.epochs, lr_per_256=cfg.lr_per_256, init=cfg.init
+        cfg.model,
+        batch_size=cfg.batch_size,
+        epochs=cfg.epochs,
+        lr_per_256=cfg.lr_per_256,
+        init=cfg.init,
+        file=cfg.spec_file,
     )
-    stages = spec.schedule(cfg.model, cfg.rule, epochs=rec.epochs)
+    stages = spec.schedule(cfg.model, cfg.rule, epochs=rec.epochs, file=cfg.spec_file)
+    ckpt_root = cfg.out / resume.CHECKPOINTS
+    last = resume.start_from(cfg.out, cfg.resume)  # refuses before anything is built or written
+    state = _resume_state(cfg, ms, rec, last) if last is not None else None
     engine = create(cfg.backend, ms, rec, cfg.seed, devices=cfg.devices)
     writer = engine.process[0] == 0  # one process writes metrics, checkpoints and plots
-    ckpt_root = cfg.out / "checkpoints"
-    start, history = _resume(cfg, ms, engine, ckpt_root) if cfg.resume else (0, [])
     if writer:
-        cfg.out.mkdir(parents=True, exist_ok=True)
+        resume.prepare_out(cfg.out)
+    start, history = 0, []
+    if last is not None and state is not None:
+        resume.load_native(engine, last)
+        start, history = state["epoch"] + 1, list(state["history"])
+        print(f"resumed from {last} (epoch {state['epoch'] + 1} done)")
+    elif cfg.resume:
+        print(f"no run in {cfg.out}: starting from scratch")
     if engine.replicas > 1:
         print(f"data parallel: {engine.replicas} replicas in {engine.process[1]} process(es)")
     if data.skipped and writer:
         path, reason = data.skipped[0]
         print(f"skipped {len(data.skipped)} unreadable image(s), e.g. {path}: {reason}")
+    undecodable: dict[str, str] = {}
     for epoch in range(start, rec.epochs):
-        record = _epoch(cfg, ms, rec, engine, data, stage_of(stages, epoch), epoch)
+        record = _epoch(cfg, ms, rec, engine, data, stage_of(stages, epoch), epoch, undecodable)
         history.append(record)
         if writer:
             _write_metrics(cfg.out, history)
-            _checkpoint(cfg, ms, engine, ckpt_root, epoch, history)
-    final = _evaluate(cfg, ms, engine, data, ms.image_size.eval)
+            _checkpoint(cfg, ms, rec, engine, ckpt_root, epoch, history)
+    final = _evaluate(cfg, ms, engine, data, ms.image_size.eval, undecodable)
     summary = {
         "model": ms.name,
         "backend": cfg.backend,
@@ -89,7 +111,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "chance": 1.0 / len(data.classes),
         "val_images": len(data.val),
         "replicas": engine.replicas,
-        "skipped_images": len(data.skipped),
+        "skipped_images": len(data.skipped) + len(undecodable),
         "stages": [s.to_dict() for s in stages],
         "peak_lr": rec.peak_lr,
         "init": rec.init,
@@ -104,27 +126,63 @@ def run(cfg: RunConfig) -> dict[str, Any]:
 def _per_process_batch(cfg: RunConfig, engine: Engine) -> int:
     count = engine.process[1]
     if cfg.batch_size % engine.replicas:
-        raise ValueError(
+        raise TrainError(
             f"--batch-size {cfg.batch_size} is the global batch: it must divide evenly over "
             f"{engine.replicas} data-parallel replicas"
         )
     return cfg.batch_size // count
 
 
-def _resume(cfg: RunConfig, ms: ModelSpec, engine: Engine, root: Path) -> tuple[int, list[dict[str, Any]]]:
-    last = checkpoint.latest(root)
-    if last is None:
-        print(f"no checkpoint under {root}: starting from scratch")
-        return 0, []
+def _check_config(cfg: RunConfig) -> None:
+    """The rules ``effnet train``'s argument types enforce, for callers from Python."""
+    checks = [
+        (cfg.epochs is None or cfg.epochs >= 1, f"epochs must be >= 1, got {cfg.epochs}"),
+        (cfg.batch_size >= 1, f"batch_size must be >= 1, got {cfg.batch_size}"),
+        (cfg.seed >= 0, f"seed must be >= 0, got {cfg.seed}"),
+        (cfg.workers is None or cfg.workers >= 0, f"workers must be >= 0, got {cfg.workers}"),
+        (cfg.devices is None or cfg.devices >= 1, f"devices must be >= 1, got {cfg.devices}"),
+        (
+            cfg.lr_per_256 is None or (math.isfinite(cfg.lr_per_256) and cfg.lr_per_256 > 0),
+            f"lr_per_256 must be a finite number > 0, got {cfg.lr_per_256}",
+        ),
+        (cfg.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {cfg.keep_checkpoints}"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise TrainError(message)
+
+
+def _settings(cfg: RunConfig, ms: ModelSpec, rec: Recipe) -> dict[str, Any]:
+    """What a checkpoint records of its run, and what a resumed run must match."""
+    return {
+        "model": ms.name,
+        "spec_version": ms.spec_version,
+        "spec_hash": ms.spec_hash,
+        "backend": cfg.backend,
+        "rule": cfg.rule,
+        "batch_size": cfg.batch_size,
+        "seed": cfg.seed,
+        "epochs": rec.epochs,
+        "lr_per_256": rec.lr_per_256,
+        "init": rec.init,
+    }
+
+
+def _resume_state(cfg: RunConfig, ms: ModelSpec, rec: Recipe, last: Path) -> dict[str, Any]:
     state = checkpoint.load_state(last)
-    checkpoint.check_compatible(state, ms, cfg.backend)
-    engine.load(last / "native")
-    print(f"resumed from {last} (epoch {state['epoch']} done)")
-    return state["epoch"] + 1, list(state["history"])
+    resume.check_compatible(state, _settings(cfg, ms, rec), last)
+    return state
 
 
 def _epoch(
-    cfg: RunConfig, ms: ModelSpec, rec: Recipe, engine: Engine, data: ImageFolder, stage: Stage, epoch: int
+    cfg: RunConfig,
+    ms: ModelSpec,
+    rec: Recipe,
+    engine: Engine,
+    data: ImageFolder,
+    stage: Stage,
+    epoch: int,
+    undecodable: dict[str, str],
 ) -> dict[str, Any]:
     engine.set_dropout(stage.dropout)
     pipe = Pipeline(
@@ -160,6 +218,9 @@ def _epoch(
         t0 = time.perf_counter()
         loss, acc = engine.train_step(batch.x, batch.y, rec.lr_at(epoch + i / steps))
         dt = time.perf_counter() - t0
+        if not math.isfinite(loss):
+            bar.close()
+            raise TrainError(_diverged(cfg, epoch, i, loss))
         first_step_s, steady_s = (dt, steady_s) if i == 0 else (first_step_s, steady_s + dt)
         losses.append(loss)
         accs.append(acc)
@@ -173,8 +234,9 @@ def _epoch(
             drop=f"{stage.dropout:g}",
         )
     bar.close()
+    _report_undecodable(pipe, undecodable, engine)
     mean_step = steady_s / max(steps - 1, 1)
-    val = _evaluate(cfg, ms, engine, data, stage.image_size)
+    val = _evaluate(cfg, ms, engine, data, stage.image_size, undecodable)
     return {
         "epoch": epoch,
         "stage": stage.index,
@@ -188,10 +250,30 @@ def _epoch(
         "images_per_s": images / max(time.perf_counter() - started, 1e-9),
         "compile_s": max(first_step_s - mean_step, 0.0),
         "steps": steps,
+        "undecodable_images": len(undecodable),
     }
 
 
-def _evaluate(cfg: RunConfig, ms: ModelSpec, engine: Engine, data: ImageFolder, size: int) -> float:
+def _diverged(cfg: RunConfig, epoch: int, step: int, loss: float) -> str:
+    last = checkpoint.latest(cfg.out / resume.CHECKPOINTS) if cfg.out.is_dir() else None
+    kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written"
+    return (
+        f"the training loss is {loss} at epoch {epoch + 1}, step {step + 1}: stopped ({kept}); "
+        "a smaller --lr-per-256 may help"
+    )
+
+
+def _report_undecodable(pipe: Pipeline, seen: dict[str, str], engine: Engine) -> None:
+    new = {p: r for p, r in pipe.undecodable.items() if p not in seen}
+    seen.update(new)
+    if new and engine.process[0] == 0:
+        path, reason = next(iter(new.items()))
+        print(f"skipped {len(new)} image(s) that could not be decoded, e.g. {path}: {reason}")
+
+
+def _evaluate(
+    cfg: RunConfig, ms: ModelSpec, engine: Engine, data: ImageFolder, size: int, undecodable: dict[str, str]
+) -> float:
     pipe = Pipeline(
         data.val,
         num_classes=len(data.classes),
@@ -208,6 +290,7 @@ def _evaluate(cfg: RunConfig, ms: ModelSpec, engine: Engine, data: ImageFolder, 
         if len(batch.labels):
             correct += int((np.argmax(engine.evaluate(batch.x), axis=1) == batch.labels).sum())
             total += len(batch.labels)
+    _report_undecodable(pipe, undecodable, engine)
     correct, total = engine.all_sum(np.array([correct, total], np.int64))
     return int(correct) / max(int(total), 1)
 
@@ -219,24 +302,24 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _checkpoint(
-    cfg: RunConfig, ms: ModelSpec, engine: Engine, root: Path, epoch: int, history: list[dict[str, Any]]
+    cfg: RunConfig,
+    ms: ModelSpec,
+    rec: Recipe,
+    engine: Engine,
+    root: Path,
+    epoch: int,
+    history: list[dict[str, Any]],
 ) -> None:
     def write(directory: Path) -> None:
         engine.save(directory / "native")
         save_canonical(directory / "canonical.safetensors", ms, engine.canonical_weights())
 
-    state = {
-        "epoch": epoch,
-        "model": ms.name,
-        "spec_version": ms.spec_version,
-        "spec_hash": ms.spec_hash,
-        "backend": cfg.backend,
-        "seed": cfg.seed,
-        "rule": cfg.rule,
-        "batch_size": cfg.batch_size,
-        "history": history,
-    }
+    state = {"epoch": epoch, **_settings(cfg, ms, rec), "history": history}
     checkpoint.save(root, epoch, state, write)
+    best = checkpoint.best_epoch(history)
+    if best is not None and (root / f"epoch-{best:04d}").is_dir():
+        checkpoint.point(root, checkpoint.BEST, f"epoch-{best:04d}")
+    checkpoint.prune(root, cfg.keep_checkpoints)
 
 
 def plot(history: list[dict[str, Any]], path: Path, *, title: str) -> None:

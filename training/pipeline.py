@@ -33,6 +33,12 @@ global batch's ``lam`` (the same on every rank) with partners drawn *within* eac
 samples cross ranks), so with mixup the concatenation equals the ``world=1`` batch only in ``lam``
 and in the unmixed content.
 
+Unreadable images: a sample that cannot be decoded (e.g. a JPEG whose markers are intact but whose
+data is corrupt, which ``scan``'s default check does not decode) is replaced by the next sample of
+``samples`` that decodes (its image and label), and recorded in ``undecodable`` (path -> reason); the
+epoch goes on. Only when ``MAX_SUBSTITUTES`` samples in a row cannot be decoded is it a
+:class:`DataError`.
+
 Parallelism: decoding and augmentation of each sample run in a ``concurrent.futures`` thread pool
 (Pillow releases the GIL in decode, resize and transform), ``workers`` threads (default
 ``os.cpu_count()``; 0 runs everything in the calling thread), ``prefetch`` batches ahead. JPEGs are
@@ -45,6 +51,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -67,8 +74,9 @@ from .augment import (
     soft_labels,
 )
 from .dataset import Sample
-from .errors import DataError
+from .errors import DataError, one_line
 
+MAX_SUBSTITUTES = 16  # undecodable samples in a row before an epoch gives up
 # stream tags keep the RNG streams of shuffling, per-sample augmentation and mixup independent
 _SHUFFLE, _SAMPLE, _MIX = 0x5EED, 0xA116, 0x313C
 
@@ -147,6 +155,8 @@ class Pipeline:
         self.crop_pct = crop_pct
         self.workers = (os.cpu_count() or 1) if workers is None else workers
         self.prefetch = prefetch
+        self.undecodable: dict[str, str] = {}  # path -> reason, for the samples replaced so far
+        self._lock = threading.Lock()
         self._scale = np.asarray(preprocessing.scale, dtype=np.float32)
         self._offset = np.asarray(preprocessing.offset, dtype=np.float32)
         n, g = len(self.samples), batch_size * world
@@ -198,12 +208,11 @@ class Pipeline:
         if self.workers == 0:
             for b, idx in enumerate(plan):
                 x = self._empty(len(idx))
-                for slot, i in enumerate(idx):
-                    self._fill(x, slot, int(i))
-                yield self._finish(b, idx, x)
+                used = np.array([self._fill(x, slot, int(i)) for slot, i in enumerate(idx)], dtype=np.int64)
+                yield self._finish(b, used, x)
             return
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="effnet-data")
-        pending: deque[tuple[int, np.ndarray, np.ndarray, list[Future[None]]]] = deque()
+        pending: deque[tuple[int, np.ndarray, np.ndarray, list[Future[int]]]] = deque()
 
         def submit(b: int) -> None:
             idx = plan[b]
@@ -218,12 +227,11 @@ class Pipeline:
             following = len(pending)
             while pending:
                 b, idx, x, futures = pending.popleft()
-                for fut in futures:
-                    fut.result()
+                used = np.array([fut.result() for fut in futures], dtype=np.int64)
                 if following < len(plan):
                     submit(following)
                     following += 1
-                yield self._finish(b, idx, x)
+                yield self._finish(b, used, x)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -232,10 +240,28 @@ class Pipeline:
     def _empty(self, n: int) -> np.ndarray:
         return np.empty((n, self.image_size, self.image_size, 3), dtype=np.float32)
 
-    def _fill(self, x: np.ndarray, slot: int, index: int) -> None:
-        pixels = np.asarray(self.load(index), dtype=np.float32)
-        np.multiply(pixels, self._scale, out=x[slot])
-        x[slot] += self._offset
+    def _fill(self, x: np.ndarray, slot: int, index: int) -> int:
+        """Decode sample ``index`` (or, if it cannot be decoded, the next one that can) into
+        ``x[slot]``; returns the index of the sample used."""
+        first: DataError | None = None
+        for k in range(min(MAX_SUBSTITUTES, len(self.samples))):
+            used = (index + k) % len(self.samples)
+            try:
+                image = self.load(used)
+            except DataError as err:
+                first = first or err
+                with self._lock:
+                    self.undecodable[self.samples[used].path] = one_line(err.__cause__ or err)
+                continue
+            pixels = np.asarray(image, dtype=np.float32)
+            np.multiply(pixels, self._scale, out=x[slot])
+            x[slot] += self._offset
+            return used
+        if first is None:  # (no samples: __iter__ plans no batch then)
+            raise DataError("no samples to decode")
+        if len(self.samples) > 1:
+            raise DataError(f"{first} (and the {k} following sample(s) cannot be decoded either)") from first
+        raise first
 
     def load(self, index: int) -> Image.Image:
         """Sample ``index`` decoded and transformed (RGB, ``image_size`` square), before preprocessing."""
@@ -251,7 +277,7 @@ class Pipeline:
                     box, _, _ = center_crop_box(w, h, size, self.crop_pct)
                 box = _draft(img, box, size)
                 out = _rgb(img).resize((size, size), RESAMPLE, box=box)
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
+        except (OSError, ValueError, EOFError, SyntaxError, Image.DecompressionBombError) as err:
             raise DataError(
                 f"{path}: cannot decode image ({type(err).__name__}: {err}); "
                 "scan(..., verify='full') finds and skips such files before training"

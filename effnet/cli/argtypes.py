@@ -1,44 +1,67 @@
-"""argparse ``type=`` validators: a bad value is refused while parsing, with the option named
-(``effnet: error: argument --image-size: 0 is out of range: must be 1 to 8192``)."""
+"""argparse ``type=`` validators, the one place command-line values are checked: a bad value is
+refused while the arguments are parsed, as one line naming the option
+(``effnet: error: argument --epochs: must be an integer >= 1, got '0'``)."""
 
 from __future__ import annotations
 
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
+
+SEED_LIMIT = 2**32  # every backend's generator takes a 32-bit seed
 
 
-def int_range(low: int, high: int) -> Callable[[str], int]:
-    """An integer ``low <= n <= high``."""
+def int_range(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An integer ``low <= n <= high`` (``high=None``: no upper bound)."""
+    bound = f">= {low}" if high is None else f"from {low} to {high}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range: must be {low} to {high}")
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be an integer {bound}, got {text!r}")
         return value
 
-    parse.__name__ = "integer"
+    parse.__name__ = "integer"  # argparse names the type in "invalid <name> value" messages
     return parse
 
 
-def float_range(low: float, high: float, *, low_inclusive: bool = True) -> Callable[[str], float]:
-    """A finite number in ``[low, high]`` (``(low, high]`` with ``low_inclusive=False``)."""
+def float_range(low: float, high: float = math.inf, *, low_inclusive: bool = True) -> Callable[[str], float]:
+    """A finite number in ``[low, high]`` (``(low, high]`` with ``low_inclusive=False``); nan and inf
+    are refused."""
+    above = f"{'>=' if low_inclusive else '>'} {low:g}"
+    bound = above if math.isinf(high) else f"{above} and <= {high:g}"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        above = value >= low if low_inclusive else value > low
-        if not math.isfinite(value) or not above or value > high:
-            bracket = "[" if low_inclusive else "("
-            raise argparse.ArgumentTypeError(
-                f"{text} is out of range: must be in {bracket}{low:g}, {high:g}]"
-            )
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}") from None
+        inside = (value >= low if low_inclusive else value > low) and value <= high
+        if not (math.isfinite(value) and inside):
+            raise argparse.ArgumentTypeError(f"must be a finite number {bound}, got {text!r}")
         return value
 
     parse.__name__ = "number"
     return parse
+
+
+positive_int = int_range(1)
+non_negative_int = int_range(0)
+seed = int_range(0, SEED_LIMIT - 1)
+positive_float = float_range(0.0, low_inclusive=False)
+
+
+def out_folder(text: str) -> Path:
+    """A folder path that is, or can become, a folder: not an existing file, nor below one."""
+    path = Path(text)
+    for p in (path, *path.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                what = "is" if p == path else f"is below {p}, which is"
+                raise argparse.ArgumentTypeError(f"{text!r} {what} an existing file, not a folder")
+            break
+    return path

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from effnet import malloc
+from effnet.backends import BackendUnavailable, UnknownBackend
 from effnet.spec import SpecError
 from effnet.training.checkpoint import ResumeError
-from effnet.training.errors import DataError
+from effnet.training.errors import DataError, TrainError
 from effnet.weights_convert import WeightsError
 
 from . import backends_cmd, bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
@@ -29,6 +30,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ResumeError,
     OSError,  # permissions, a folder where a file belongs, a full disk, ...: errors.describe_os_error
     UsageError,
+    BackendUnavailable,  # a registered backend whose framework is not installed: the install hint
+    UnknownBackend,
+    TrainError,
 )
 
 

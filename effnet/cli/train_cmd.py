@@ -7,6 +7,8 @@ from pathlib import Path
 
 from effnet import backends
 
+from .argtypes import non_negative_int, out_folder, positive_float, positive_int, seed
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="progressive-learning training (spec schedule and recipe)")
@@ -17,18 +19,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="builtin",
         help="an ImageFolder root (train/ and val/, one folder per class) or 'builtin' (default)",
     )
-    p.add_argument("--epochs", type=int, help="total epochs (default: the spec's training.epochs)")
+    p.add_argument("--epochs", type=positive_int, help="total epochs (default: the spec's training.epochs)")
     p.add_argument("--schedule", choices=("paper", "code"), default="paper", help="progressive-learning rule")
-    p.add_argument("--batch-size", type=int, default=32, help="the global batch (all replicas together)")
+    p.add_argument(
+        "--batch-size", type=positive_int, default=32, help="the global batch (all replicas together)"
+    )
     p.add_argument(
         "--devices",
-        type=int,
+        type=positive_int,
         help="jax/tf: local devices to replicate over (default: all accelerators, else one CPU; on a CPU "
         "host N splits it into N logical devices). torch: launch with torchrun instead",
     )
     p.add_argument(
         "--lr-per-256",
-        type=float,
+        type=positive_float,
         help="peak learning rate per 256 images (default: the spec's recipe, 0.016 for V2)",
     )
     p.add_argument(
@@ -37,10 +41,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="fan_in",
         help="starting weights (spec.init): fan_in (PyTorch's layer default; default) or automl's",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, help="decoding threads (default: all cores)")
-    p.add_argument("--out", type=Path, default=Path("runs/train"))
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument(
+        "--workers", type=non_negative_int, help="decoding threads (default: all cores; 0: no threads)"
+    )
+    p.add_argument("--out", type=out_folder, default=Path("runs/train"))
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its latest checkpoint (without it, an --out that holds a "
+        "run is refused)",
+    )
+    p.add_argument(
+        "--keep-checkpoints",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="keep the last N epoch checkpoints and the best by validation accuracy (default 3)",
+    )
+    p.add_argument(
+        "--file",
+        type=Path,
+        help="a user's family YAML (with training: and schedules: sections) defining --model",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
@@ -65,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         devices=args.devices,
         lr_per_256=args.lr_per_256,
         init=args.init,
+        keep_checkpoints=args.keep_checkpoints,
+        spec_file=args.file,
     )
     summary = run(cfg)
     print(
