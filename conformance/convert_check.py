@@ -108,6 +108,7 @@ def _keras_applications(path: Path, loaded: Loaded) -> Runner:
         if v1:
             norm = next(layer for layer in net.layers if isinstance(layer, keras.layers.Normalization))
             norm.set_weights(list(keras_applications.normalization_tensors(ms).values()))
+            norm.finalize_state()  # Keras 3's Normalization reads its variables only then
             x = (x - offset) / scale  # network input -> pixels
         return np.asarray(net(x, training=False))
 

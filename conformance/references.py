@@ -74,6 +74,8 @@ def assign_keras_applications(
         else:
             target = net.get_layer(layer)  # type: ignore[attr-defined]
         target.set_weights(list(leaves.values()))
+        if hasattr(target, "finalize_state"):  # Keras 3's Normalization reads its variables only then
+            target.finalize_state()
 
 
 def _keras_applications(ms: ModelSpec, weights: Weights, x: np.ndarray) -> np.ndarray:
