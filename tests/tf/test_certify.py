@@ -16,5 +16,5 @@ def test_keras_applications_v1_certifies_to_l2(tmp_path, capsys):
     doc = json.loads((out / "result.json").read_text())
     (model,) = doc["models"]
     assert (model["model"], model["profile"], model["reached"]) == ("efficientnet-b0", "keras", "L2")
-    stem = [c for c in doc["checks"] if c["level"] in ("L1", "L2")]
-    assert len(stem) == 4 and all(c["status"] == "pass" for c in stem)
+    evals = [c for c in doc["checks"] if c["level"] in ("L1", "L2")]
+    assert len(evals) == 4 and all(c["status"] == "pass" for c in evals)
