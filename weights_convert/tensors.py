@@ -16,12 +16,16 @@ import numpy as np
 from .errors import WeightsError
 
 State = dict[str, np.ndarray]
+HALF_PRECISION = ("float16", "bfloat16")
 
 
 def check_numbers(state: State, where: str | os.PathLike[str]) -> State:
-    """Return ``state`` if every tensor is a real number array as described above, else raise."""
+    """Return ``state`` (half precision widened to float32) if every tensor is a real number array as
+    described above, else raise."""
     for name, value in state.items():
         array = np.asarray(value)
+        if array.dtype.name in HALF_PRECISION:  # ml_dtypes' bfloat16 (registered by JAX) is kind "V"
+            array = state[name] = array.astype(np.float32)
         kind = array.dtype.kind
         if kind == "f":
             finite = np.isfinite(array)
