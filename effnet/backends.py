@@ -25,6 +25,7 @@ Adding a backend is one row here (or, from another distribution, an entry point 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
@@ -48,10 +49,15 @@ class Backend:
     bench: str | None = None
     bench_modes: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+    requires: tuple[str, ...] = ()  # the top-level modules its framework installs
 
     @property
     def trains(self) -> bool:
         return self.engine is not None
+
+    def installed(self) -> bool:
+        """Whether its framework's modules are present (found, not imported: that takes seconds)."""
+        return all(importlib.util.find_spec(module) is not None for module in self.requires)
 
     def install_hint(self) -> str:
         return f'pip install "effnet-spec[{self.extra}]"' if self.extra else f"install {self.framework}"
@@ -69,6 +75,7 @@ BUILTIN: tuple[Backend, ...] = (
         engine="effnet.impl_torch.train:create_engine",
         bench="effnet.bench.steps:torch_ours",
         bench_modes=("eager NCHW", "eager channels_last", "compile channels_last"),
+        requires=("torch",),
     ),
     Backend(
         name="jax",
@@ -81,6 +88,7 @@ BUILTIN: tuple[Backend, ...] = (
         engine="effnet.impl_jax.train:create_engine",
         bench="effnet.bench.steps:jax_ours",
         bench_modes=("jit depthwise=xla", "jit depthwise=shifted", "nnx.jit depthwise=shifted"),
+        requires=("jax", "flax", "optax"),
     ),
     Backend(
         name="tf",
@@ -94,6 +102,7 @@ BUILTIN: tuple[Backend, ...] = (
         bench="effnet.bench.steps:tf_ours",
         bench_modes=("no XLA", "xla"),
         env={"KERAS_BACKEND": "tensorflow"},
+        requires=("tensorflow", "keras"),
     ),
 )
 

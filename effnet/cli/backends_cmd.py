@@ -14,19 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _installed(backend: backends.Backend) -> bool:
-    """Whether its adapter imports (its framework is installed)."""
-    try:
-        backends.provide(backend.name, "adapter")
-    except backends.BackendUnavailable:
-        return False
-    return True
-
-
 def run(args: argparse.Namespace) -> int:
-    print(f"{'backend':10s} {'framework':24s} {'weights':8s} {'trains':6s} {'installed':9s} package")
+    print(f"{'backend':10s} {'framework':24s} {'weights':8s} {'trains':6s} {'package':20s} installed")
     for b in backends.registry().values():
         trains = "yes" if b.trains else "no"
-        installed = "yes" if _installed(b) else f"no: {b.install_hint()}"
-        print(f"{b.name:10s} {b.framework:24s} {b.weights:8s} {trains:6s} {installed:9s} {b.package}")
+        installed = "yes" if b.installed() else f"no: {b.install_hint()}"
+        print(f"{b.name:10s} {b.framework:24s} {b.weights:8s} {trains:6s} {b.package:20s} {installed}")
     return 0

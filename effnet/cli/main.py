@@ -8,6 +8,7 @@ traceback (``errors.describe`` words it).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # run as the command (not called from Python): see malloc.py
         malloc.reexec_with_huge_pages()
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter, not ours
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)
