@@ -137,7 +137,9 @@ def test_torchvision_and_timm_weights_in_the_keras_model(tmp_path, name, library
     net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
     path = tmp_path / f"{foreign_name}.pth"
     torch.save(net.state_dict(), path)
-    model = impl_tf.build(name, weights=path)  # format and profile detected from the file
+    # the format is detected from the file; the library's model name picks the profile (a timm file
+    # cannot say whether it holds a TF-ported or a PyTorch-native model)
+    model = impl_tf.build(foreign_name, weights=path)
     assert model.spec.profile == profile
     x = np.random.default_rng(0).standard_normal((2, 61, 47, 3)).astype(np.float32)
     with torch.no_grad():
