@@ -29,7 +29,9 @@ def _check(tmp_path, name, library, foreign_name, sizes):
     theirs.eval()
     path = tmp_path / f"{foreign_name}.pth"
     torch.save(theirs.state_dict(), path)
-    model = impl_jax.build(foreign_name, weights=path, weights_format=library)  # the library's name: its profile
+    model = impl_jax.build(
+        foreign_name, weights=path, weights_format=library
+    )  # the library's name: its profile
     assert model.spec.profile == ms.profile
     model.eval()
     run = nnx.jit(lambda m, v: m(v))
