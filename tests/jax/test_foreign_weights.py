@@ -29,9 +29,8 @@ def _check(tmp_path, name, library, foreign_name, sizes):
     theirs.eval()
     path = tmp_path / f"{foreign_name}.pth"
     torch.save(theirs.state_dict(), path)
-    model = impl_jax.build(
-        foreign_name, weights=path, weights_format=library
-    )  # the library's name: its profile
+    # the library's model name picks the profile (a timm file cannot tell TF-ported from native)
+    model = impl_jax.build(foreign_name, weights=path, weights_format=library)
     assert model.spec.profile == ms.profile
     model.eval()
     run = nnx.jit(lambda m, v: m(v))
