@@ -10,6 +10,7 @@ import resource
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -334,8 +335,12 @@ def test_stale_temporaries_are_swept_on_the_next_write(tmp_path, out, capsys, st
 
 @settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_corrupted_tensor_values(tmp_path_factory, capsys, state, data):
-    tmp = tmp_path_factory.mktemp("values")
+def test_corrupted_tensor_values(capsys, state, data):
+    with tempfile.TemporaryDirectory() as folder:  # one B0 per example: removed at once, not at exit
+        check_corrupted_tensor_values(Path(folder), capsys, state, data)
+
+
+def check_corrupted_tensor_values(tmp: Path, capsys, state, data) -> None:
     out = tmp / "out"
     out.mkdir()
     (out / "kept.safetensors").write_bytes(KEPT)
@@ -354,10 +359,14 @@ def small_file(tmp_path_factory, state) -> bytes:
 
 @settings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_corrupted_bytes(tmp_path_factory, capsys, small_file, data):
+def test_corrupted_bytes(capsys, small_file, data):
     """Truncations and overwritten bytes (in the zip's headers, where the structure lives): accepted
     (the damage hit weight values that stay finite) or refused in one line, never a traceback."""
-    tmp = tmp_path_factory.mktemp("bytes")
+    with tempfile.TemporaryDirectory() as folder:
+        check_corrupted_bytes(Path(folder), capsys, small_file, data)
+
+
+def check_corrupted_bytes(tmp: Path, capsys, small_file, data) -> None:
     out = tmp / "out"
     out.mkdir()
     (out / "kept.safetensors").write_bytes(KEPT)
