@@ -118,6 +118,12 @@ def _reference(ms: ModelSpec, weights: Weights, x: np.ndarray, *, training: bool
     return _REFERENCE_CACHE[key]
 
 
+def forget_references() -> None:
+    """Drop the remembered reference outputs (a matrix calls it between models: at 800 px they are
+    gigabytes)."""
+    _REFERENCE_CACHE.clear()
+
+
 def _against_reference(
     adapter: Adapter, ms: ModelSpec, weights: Weights, x: np.ndarray, *, training: bool
 ) -> checks.Result:

@@ -2,103 +2,223 @@
 per (implementation, model, profile), one column per level. ``nox -s certify`` regenerates the
 committed ``docs/conformance-matrix.md`` and ``.json`` with this one command.
 
-Implementations run in this process, one after another (PyTorch first: it must be imported before
-TensorFlow), so the float64 oracle of a (model, profile) is computed once for every implementation
-of it; keras.applications on JAX runs in a child process (Keras picks its backend once per process).
+The run is resumable: each (implementation, model, profile) result is written to its own file under
+``parts`` as soon as it is known (an ``effnet.conformance.result/1`` document of one model), and a
+later run reuses every part whose spec hash and level still match, so an interrupted matrix (hours
+on two cores) continues where it stopped and a new adapter adds only its own rows.
+
+Implementations that share this process run model by model (PyTorch first: it must be imported
+before TensorFlow), so the float64 oracle of a (model, profile) is computed once for all of them;
+keras.applications on JAX runs in a child process (Keras picks its backend once per process), which
+writes its own parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from effnet import spec
+
 from . import adapters, certify_report
-from .certify import LEVELS, certify_model
+from .certify import LEVELS, certify_model, forget_references
 from .files import write_json_and_markdown
 
-# the rows of the matrix, in order: (implementation label, adapter name, process environment)
-IMPLEMENTATIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("effnet-spec torch", "torch", {}),
-    ("effnet-spec jax", "jax", {}),
-    ("effnet-spec tf", "tf", {}),
-    ("torchvision", "torchvision", {}),
-    ("timm", "timm", {}),
-    ("keras.applications (TensorFlow)", "keras-applications", {}),
-    ("keras.applications (JAX)", "keras-applications", {"KERAS_BACKEND": "jax"}),
+SCHEMA = "effnet.conformance.matrix/2"
+
+
+@dataclass(frozen=True)
+class Implementation:
+    label: str  # the matrix's row label
+    adapter: str  # what --impl names
+    env: dict[str, str] = field(default_factory=dict)  # a process environment it needs
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "-", self.label.lower()).strip("-")
+
+    def runs_here(self) -> bool:
+        default = {"KERAS_BACKEND": "tensorflow"}
+        return all(os.environ.get(k, default.get(k, "")) == v for k, v in self.env.items())
+
+
+# the rows of the matrix, in order
+IMPLEMENTATIONS: tuple[Implementation, ...] = (
+    Implementation("effnet-spec torch", "torch"),
+    Implementation("effnet-spec jax", "jax"),
+    Implementation("effnet-spec tf", "tf"),
+    Implementation("torchvision", "torchvision"),
+    Implementation("timm", "timm"),
+    Implementation("keras.applications (TensorFlow)", "keras-applications"),
+    Implementation("keras.applications (JAX)", "keras-applications", {"KERAS_BACKEND": "jax"}),
 )
 
 
-def _here(env: dict[str, str]) -> bool:
-    return all(os.environ.get(k, "tensorflow" if k == "KERAS_BACKEND" else "") == v for k, v in env.items())
+class Parts:
+    """One result file per (implementation, model, profile) under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, impl: Implementation, model: str, profile: str) -> Path:
+        return self.root / impl.slug / f"{model}@{profile}.json"
+
+    def get(self, impl: Implementation, model: str, profile: str, level: str) -> dict[str, Any] | None:
+        """The stored part, if it is for today's spec of the model and at least ``level``."""
+        path = self.path(impl, model, profile)
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        (m,) = doc["models"]
+        current = spec.resolve(model, profile=profile).spec_hash
+        if m["spec_hash"] != current or LEVELS.index(doc["requested_level"]) < LEVELS.index(level):
+            return None
+        return doc
+
+    def put(self, impl: Implementation, doc: dict[str, Any]) -> None:
+        (m,) = doc["models"]
+        path = self.path(impl, m["model"], m["profile"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(doc, indent=1) + "\n")
+        tmp.replace(path)
 
 
-def certify_implementation(
-    name: str, level: str, models: list[str] | None, progress: Callable[[str], None]
-) -> dict[str, Any]:
-    """One implementation's result document (``certify_report.document``)."""
-    adapter = adapters.find(name)
-    claims = [c for c in adapter.claims() if models is None or c[0] in models]
-    results = []
-    for model, profile in claims:
-        progress(f"{adapter.name} {model} ({profile})")
-        results.append(certify_model(adapter, model, profile, level))
-    return certify_report.document(adapter, results, level)
+def _claims(impl: Implementation, models: list[str] | None) -> list[tuple[str, str]]:
+    adapter = adapters.find(impl.adapter)
+    return [c for c in adapter.claims() if models is None or c[0] in models]
 
 
-def _in_child(name: str, env: dict[str, str], level: str, models: list[str] | None) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "effnet", "conformance", "certify", "--impl", name, "--level", level]
-        cmd += ["--models", ",".join(models) if models else "claimed", "--out", tmp, "--no-progress"]
-        done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True)
-        result = Path(tmp) / "result.json"
-        if not result.is_file():
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"{name} {env}: certify wrote no result ({tail[0]})")
-        return json.loads(result.read_text())
+def run_here(
+    impls: list[Implementation],
+    parts: Parts,
+    level: str,
+    models: list[str] | None,
+    progress: Callable[[str], None],
+    failures: dict[str, str],
+) -> None:
+    """Certify ``impls`` in this process, model by model, writing each part as it is known."""
+    claims: list[tuple[Implementation, list[tuple[str, str]]]] = []
+    for impl in impls:
+        try:
+            claims.append((impl, _claims(impl, models)))
+        except adapters.AdapterNotFound as err:
+            failures[impl.label] = str(err)
+    order = list(dict.fromkeys(c for _, claimed in claims for c in claimed))
+    for model, profile in order:
+        for impl, claimed in claims:
+            if (model, profile) not in claimed:
+                continue
+            progress(f"{impl.label}: {model} ({profile})")
+            if parts.get(impl, model, profile, level) is not None:
+                continue
+            adapter = adapters.find(impl.adapter)
+            start = time.perf_counter()
+            result = certify_model(adapter, model, profile, level)
+            doc = certify_report.document(adapter, [result], level)
+            doc["seconds"] = round(time.perf_counter() - start, 1)
+            parts.put(impl, doc)
+        forget_references()
+
+
+def _in_child(impl: Implementation, parts: Parts, level: str, models: list[str] | None) -> str | None:
+    """Run one implementation in a child process with its environment; None, or why it failed."""
+    cmd = [sys.executable, "-m", "effnet", "conformance", "matrix", "--only", impl.label, "--level", level]
+    cmd += ["--parts", str(parts.root), "--no-progress"]
+    if models:
+        cmd += ["--models", ",".join(models)]
+    done = subprocess.run(cmd, env={**os.environ, **impl.env}, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return f"the child process failed ({tail[0]})"
+    return None
+
+
+def count(implementations: tuple[Implementation, ...], models: list[str] | None) -> int:
+    """How many (implementation, model) rows a run visits (for a progress bar); child processes'
+    implementations are counted by their claims here, where their adapter may not load."""
+    total = 0
+    for impl in implementations:
+        with contextlib.suppress(adapters.AdapterNotFound):
+            total += len(_claims(impl, models))
+    return total
 
 
 def run(
-    level: str = "L4",
-    implementations: tuple[tuple[str, str, dict[str, str]], ...] = IMPLEMENTATIONS,
+    level: str,
+    parts: Parts,
+    implementations: tuple[Implementation, ...] = IMPLEMENTATIONS,
     models: list[str] | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
+    """Certify every implementation (reusing stored parts) and assemble the matrix."""
     start = time.perf_counter()
-    rows, failures = [], {}
-    for label, name, env in implementations:
-        try:
-            if _here(env):
-                doc = certify_implementation(name, level, models, progress)
-            else:
-                progress(f"{label} (child process)")
-                doc = _in_child(name, env, level, models)
-        except (adapters.AdapterNotFound, RuntimeError) as err:
-            failures[label] = str(err)
+    failures: dict[str, str] = {}
+    run_here([i for i in implementations if i.runs_here()], parts, level, models, progress, failures)
+    for impl in implementations:
+        if not impl.runs_here():
+            progress(f"{impl.label} (child process)")
+            if (why := _in_child(impl, parts, level, models)) is not None:
+                failures[impl.label] = why
+    return assemble(level, parts, implementations, models, failures, time.perf_counter() - start)
+
+
+def assemble(
+    level: str,
+    parts: Parts,
+    implementations: tuple[Implementation, ...],
+    models: list[str] | None,
+    failures: dict[str, str],
+    wall: float,
+) -> dict[str, Any]:
+    rows = []
+    compute = 0.0
+    for impl in implementations:
+        if impl.label in failures:
             continue
-        for m in doc["models"]:
-            cells = {}
-            for lv in LEVELS[: LEVELS.index(level) + 1]:
-                here = [
-                    c
-                    for c in doc["checks"]
-                    if c["model"] == m["model"] and c["profile"] == m["profile"] and c["level"] == lv
-                ]
-                cells[lv] = _cell(here)
-            rows.append({"implementation": label, **doc["implementation"], **m, "levels": cells})
+        try:
+            claimed = _claims(impl, models) if impl.runs_here() else None
+        except adapters.AdapterNotFound as err:
+            failures[impl.label] = str(err)
+            continue
+        found = sorted((parts.root / impl.slug).glob("*.json")) if claimed is None else None
+        docs = (
+            [parts.get(impl, m, p, level) for m, p in claimed]
+            if claimed is not None
+            else [json.loads(f.read_text()) for f in found or []]
+        )
+        for doc in docs:
+            if doc is None:
+                continue
+            if claimed is None and models is not None and doc["models"][0]["model"] not in models:
+                continue
+            compute += doc.get("seconds", 0.0)
+            (m,) = doc["models"]
+            cells = {lv: _cell([c for c in doc["checks"] if c["level"] == lv]) for lv in _levels(level)}
+            rows.append({"implementation": impl.label, **doc["implementation"], **m, "levels": cells})
     return {
-        "schema": "effnet.conformance.matrix/1",
+        "schema": SCHEMA,
         "level": level,
-        "seconds": round(time.perf_counter() - start, 1),
+        "spec_version": spec.SPEC_VERSION,
+        "compute_seconds": round(compute, 1),
+        "wall_seconds": round(wall, 1),
         "rows": rows,
         "not_run": failures,
     }
+
+
+def _levels(level: str) -> tuple[str, ...]:
+    return LEVELS[: LEVELS.index(level) + 1]
 
 
 def _cell(checks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -117,17 +237,18 @@ def _cell(checks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def markdown(matrix: dict[str, Any]) -> str:
-    levels = LEVELS[: LEVELS.index(matrix["level"]) + 1]
+    levels = _levels(matrix["level"])
     head = "| implementation | version | model | profile | " + " | ".join(levels) + " |"
     lines = [
         "# EfficientNet conformance matrix",
         "",
-        "Every built-in adapter certified against the spec on every model it claims "
-        f"(`nox -s certify`, {matrix['seconds'] / 60:.0f} minutes). Cells: status and the largest relative "
-        "error of the level's checks against the float64 numpy reference (bounds: "
-        "`conformance/tolerances.py`). "
+        f"Every built-in adapter certified against spec {matrix['spec_version']} on every model it claims "
+        f"(`nox -s certify`: {matrix['compute_seconds'] / 3600:.1f} hours of certification on this "
+        "machine, summed over the rows). Cells: status and the largest relative error of the level's "
+        "checks against the float64 numpy reference (bounds: `conformance/tolerances.py`). "
         "L0 architecture, L1 eval forward at the eval size, L2 odd non-square sizes, L3 train-mode forward "
-        "and running statistics, L4 gradients. `skip`: the adapter does not expose what the level needs.",
+        "and running statistics, L4 gradients. `skip`: the adapter does not expose what the level needs; "
+        "`deviation`: a declared, cited difference (`conformance/deviations.py`).",
         "",
         head,
         "|" + "---|" * (4 + len(levels)),
@@ -142,7 +263,7 @@ def markdown(matrix: dict[str, Any]) -> str:
                 text += f" {cell['max_rel']:.1e}"
             if cell.get("detail") and cell["status"] in ("fail", "error", "deviation"):
                 notes.append(
-                    f"- {row['implementation']} {row['model']} {lv}: {cell['detail']}"
+                    f"{row['implementation']} {row['model']} {lv}: {cell['detail']}"
                     + (f" ({cell['citation']})" if cell.get("citation") else "")
                 )
                 text += f" [{len(notes)}]"
@@ -153,7 +274,7 @@ def markdown(matrix: dict[str, Any]) -> str:
             + " |"
         )
     if notes:
-        lines += ["", "Notes:", "", *(f"{i + 1}. {n[2:]}" for i, n in enumerate(notes))]
+        lines += ["", "Notes:", "", *(f"{i + 1}. {n}" for i, n in enumerate(notes))]
     if matrix["not_run"]:
         lines += ["", "Not run (the whole implementation):", ""]
         lines += [f"- {label}: {why}" for label, why in matrix["not_run"].items()]

@@ -1,0 +1,47 @@
+"""The conformance matrix's bookkeeping: each (implementation, model, profile) result is stored as it
+is known, a rerun reuses it, and a stored result for another spec or a lower level is not reused."""
+
+import json
+
+import pytest
+
+from effnet.conformance import matrix
+
+NUMPY = matrix.Implementation("numpy reference", "numpy")
+
+
+def run(parts: matrix.Parts, level: str = "L0") -> dict:
+    return matrix.run(level, parts, implementations=(NUMPY,), models=["efficientnetv2-b0"])
+
+
+def test_rows_are_stored_and_reused(tmp_path, monkeypatch):
+    parts = matrix.Parts(tmp_path)
+    first = run(parts)
+    assert [r["model"] for r in first["rows"]] == ["efficientnetv2-b0"]
+    assert first["rows"][0]["levels"]["L0"]["status"] == "pass"
+    stored = parts.path(NUMPY, "efficientnetv2-b0", "paper")
+    assert stored.is_file()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stored row was certified again")
+
+    monkeypatch.setattr(matrix, "certify_model", refuse)
+    again = run(parts)
+    assert again["rows"] == first["rows"]
+    assert "numpy reference" in matrix.markdown(again)
+
+
+@pytest.mark.parametrize("change", ["spec_hash", "level"])
+def test_stale_rows_are_certified_again(tmp_path, change):
+    parts = matrix.Parts(tmp_path)
+    run(parts)
+    stored = parts.path(NUMPY, "efficientnetv2-b0", "paper")
+    doc = json.loads(stored.read_text())
+    if change == "spec_hash":
+        doc["models"][0]["spec_hash"] = "0" * 16
+    level = "L1" if change == "level" else "L0"
+    stored.write_text(json.dumps(doc))
+    assert parts.get(NUMPY, "efficientnetv2-b0", "paper", level) is None
+    result = run(parts, level)
+    assert result["rows"][0]["levels"]["L0"]["status"] == "pass"
+    assert parts.get(NUMPY, "efficientnetv2-b0", "paper", level) is not None
