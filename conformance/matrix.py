@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import adapters, certify_report
+from . import adapters, certify_report, deviations
 from .certify import LEVELS, certify_model
 from .files import write_json_and_markdown
 
@@ -32,6 +32,8 @@ IMPLEMENTATIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("timm", "timm", {}),
     ("keras.applications (TensorFlow)", "keras-applications", {}),
     ("keras.applications (JAX)", "keras-applications", {"KERAS_BACKEND": "jax"}),
+    ("transformers", "transformers", {}),
+    ("keras-hub (TensorFlow)", "keras-hub", {}),
 )
 
 
@@ -45,10 +47,11 @@ def certify_implementation(
     """One implementation's result document (``certify_report.document``)."""
     adapter = adapters.find(name)
     claims = [c for c in adapter.claims() if models is None or c[0] in models]
+    declared = deviations.declared_by(adapter)
     results = []
     for model, profile in claims:
         progress(f"{adapter.name} {model} ({profile})")
-        results.append(certify_model(adapter, model, profile, level))
+        results.append(certify_model(adapter, model, profile, level, declared))
     return certify_report.document(adapter, results, level)
 
 
