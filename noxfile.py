@@ -43,6 +43,10 @@ BACKEND_ENV = REGISTRY.SELECT_ENV
 # every test run: the ci hypothesis profile, and huge pages for malloc (effnet/malloc.py: JAX's
 # CPU training steps run ~30% faster; the `effnet` command sets the same for itself)
 TEST_ENV = {"HYPOTHESIS_PROFILE": "ci", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+# keras-hub (conformance/adapters/library_keras_hub.py), installed with --no-deps: its requirement
+# tensorflow-text would pull the full `tensorflow` wheel in beside tensorflow-cpu, and the EfficientNet
+# backbones need none of its text stack (regex and tokenizers come with transformers)
+KERAS_HUB = ("keras-hub==0.32.0", "kagglehub==1.0.2", "kagglesdk==0.1.28", "sentencepiece>=0.2")
 
 
 def _ready(backend: str) -> bool:
@@ -61,6 +65,7 @@ def _frameworks(session: nox.Session) -> Callable[..., None]:
     if not (bin_dir / "python").exists():
         session.run(sys.executable, "-m", "venv", str(FRAMEWORKS_VENV))
     session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-e", ".[test,torch,jax,tf]")
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", *KERAS_HUB)
     venv_env = {"VIRTUAL_ENV": str(FRAMEWORKS_VENV), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
     def run(program: str, *args: str, env: dict[str, str] | None = None) -> None:

@@ -7,6 +7,9 @@ declared is a ``fail``. The file is YAML, a list of entries::
       levels: [L1, L2]                              # the levels it explains
       reason: what differs, in one line
       cite: where it is documented (an issue, a commit, a paper table)
+
+A built-in adapter may ship its own file and name it in an optional ``deviations`` attribute (a path):
+``effnet conformance certify`` and the matrix use it unless ``--deviations`` names another.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -65,6 +69,12 @@ def _entry(path: Path, i: int, item: object) -> Deviation:
         str(item["reason"]),
         str(item["cite"]),
     )
+
+
+def declared_by(adapter: Any) -> list[Deviation]:
+    """The deviations file an adapter ships (its ``deviations`` attribute), or none."""
+    path = getattr(adapter, "deviations", None)
+    return load(path) if path else []
 
 
 def matching(deviations: list[Deviation], model: str, level: str) -> Deviation | None:

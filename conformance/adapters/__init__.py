@@ -18,6 +18,8 @@ LIBRARIES: dict[str, str] = {
     "torchvision": "effnet.conformance.adapters.library_torchvision:ADAPTER",
     "timm": "effnet.conformance.adapters.library_timm:ADAPTER",
     "keras-applications": "effnet.conformance.adapters.library_keras:ADAPTER",
+    "keras-hub": "effnet.conformance.adapters.library_keras_hub:ADAPTER",
+    "transformers": "effnet.conformance.adapters.library_transformers:ADAPTER",
     "numpy": "effnet.conformance.adapters.reference_numpy:ADAPTER",
 }
 

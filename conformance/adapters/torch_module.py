@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from effnet.spec import ModelSpec
-from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
+from effnet.weights_convert.formats import FORMATS, Format, from_canonical, to_canonical
 
 from ..protocol import ADAPTER_API, StepResult, Weights
 
@@ -61,6 +61,14 @@ class TorchModuleAdapter:
         """Canonical intermediate name -> the module path whose output it is."""
         return {}
 
+    def weight_format(self) -> Format:
+        """How this library names and lays out its state (a row of ``FORMATS`` by default)."""
+        return FORMATS[self.format]
+
+    def logits_of(self, output: Any) -> torch.Tensor:
+        """The logits in what the model's forward returns (a tensor, unless the library wraps it)."""
+        return output
+
     def spec_of(self, model: nn.Module) -> ModelSpec:
         return getattr(model, SPEC_ATTRIBUTE)
 
@@ -71,12 +79,12 @@ class TorchModuleAdapter:
         return model
 
     def set_state(self, model: nn.Module, weights: Weights) -> None:
-        state = from_canonical(weights, self.spec_of(model), FORMATS[self.format])
+        state = from_canonical(weights, self.spec_of(model), self.weight_format())
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()}, strict=True)
 
     def get_state(self, model: nn.Module) -> Weights:
         state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-        return to_canonical(state, self.spec_of(model), FORMATS[self.format])
+        return to_canonical(state, self.spec_of(model), self.weight_format())
 
     def parameter_count(self, model: nn.Module) -> int:
         return sum(p.numel() for p in model.parameters())
@@ -90,7 +98,7 @@ class TorchModuleAdapter:
             for name, path in self.taps(self.spec_of(model)).items()
         ]
         try:
-            logits = model(x)
+            logits = self.logits_of(model(x))
         finally:
             for hook in hooks:
                 hook.remove()
@@ -106,7 +114,7 @@ class TorchModuleAdapter:
         model.train()
         model.zero_grad(set_to_none=True)
         with SpecRunningVariance(model, enabled=True):  # the fix-up runs after backward
-            logits = model(nchw(x))
+            logits = self.logits_of(model(nchw(x)))
             loss = nn.functional.cross_entropy(logits, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
             loss.backward()
         grads = self._canonical_grads(model)
@@ -119,7 +127,7 @@ class TorchModuleAdapter:
         state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
         for name, p in model.named_parameters():
             state[name] = p.grad.detach().numpy()
-        canon = to_canonical(state, self.spec_of(model), FORMATS[self.format])
+        canon = to_canonical(state, self.spec_of(model), self.weight_format())
         return {k: v for k, v in canon.items() if not k.endswith((".bn.mean", ".bn.var"))}
 
 

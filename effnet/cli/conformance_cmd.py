@@ -93,7 +93,7 @@ def run_certify(args: argparse.Namespace) -> int:
 
     try:
         adapter = adapters.find(args.impl)
-        declared = deviations.load(args.deviations) if args.deviations else []
+        declared = deviations.load(args.deviations) if args.deviations else deviations.declared_by(adapter)
     except (adapters.AdapterNotFound, deviations.DeviationsError) as err:
         raise UsageError(str(err)) from None
     selected = _selection(adapter, args.models, args.profile)

@@ -1,5 +1,6 @@
 """``effnet conformance certify`` on the torch-side implementations: our backend to L4, timm's TF port
-to L4 and torchvision to L2 (one small model each; the full matrix is ``nox -s certify``), and proof
+to L4, torchvision to L2 and transformers to L4 through its declared deviations (one small model each;
+the full matrix is ``nox -s certify``), and proof
 that the certifier catches a bad implementation: a real library model with one subtle fault each is
 failed at the right level, naming the right first diverging tensor."""
 
@@ -9,6 +10,7 @@ import json
 import math
 import types
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -151,3 +153,43 @@ def test_injected_fault_fails_at_the_right_level_and_tensor(fault, where):
     assert failed.status == "fail" and result.reached() == "L0"
     tensor = failed.first_divergence.split(" ")[0].rstrip(":")  # "blocks.3 (mbconv ...)" / "blocks.1: shape"
     assert tensor == where(ms), failed.first_divergence
+
+
+# ---- Hugging Face transformers -----------------------------------------------------------------------
+
+
+def test_transformers_certifies_to_l4_through_its_declared_deviations(tmp_path, capsys):
+    """transformers' EfficientNet-B0 (random weights, nothing downloaded): L0 and L1 pass; L2-L4 are
+    its declared, cited deviations (fixed padding; BN momentum), never passes."""
+    pytest.importorskip("transformers")
+    out = tmp_path / "c"
+    code = main(_certify("transformers", "efficientnet-b0", "L4", out))
+    assert code == 0, capsys.readouterr().out
+    doc = json.loads((out / "result.json").read_text())
+    (m,) = doc["models"]
+    assert (m["model"], m["profile"], m["reached"]) == ("efficientnet-b0", "keras", "L4")
+    status = {c["level"]: c["status"] for c in doc["checks"]}
+    assert status["L0"] == status["L1"] == "pass"
+    deviations = [c for c in doc["checks"] if c["level"] in ("L2", "L3", "L4")]
+    assert all(
+        c["status"] == "deviation" and "huggingface/transformers@" in c["citation"] for c in deviations
+    )
+    assert deviations[0]["first_divergence"].startswith("stem: shape")
+
+
+def test_transformers_deviations_are_only_what_they_declare():
+    """At 64x64 (every stride-2 input even) the train-mode forward agrees with the spec and only the
+    running statistics differ (the momentum); the gradients pass: the L3/L4 deviations hide nothing else."""
+    pytest.importorskip("transformers")
+    from effnet.conformance import checks
+    from effnet.conformance.adapters.library_transformers import ADAPTER
+    from effnet.conformance.certify import _against_reference, _batch, calibrated_weights
+
+    ms = spec.resolve("efficientnet-b0", profile="keras", dropout=0.0, drop_path={"rate": 0.0})
+    x = _batch(64, 64, 2)
+    weights = calibrated_weights(ms, x, seed=1)
+    train = _against_reference(ADAPTER, ms, weights, x, training=True)
+    assert not train.ok and "running statistics" in train.first_divergence
+    assert train.first_divergence.startswith("stem.bn.var")
+    grads = checks.grads_vs_reference(ADAPTER, ms, weights, x, np.arange(2), per_tensor=False)
+    assert grads.ok, grads.first_divergence
