@@ -60,7 +60,7 @@ def _frameworks(session: nox.Session) -> Callable[..., None]:
     bin_dir = FRAMEWORKS_VENV / "bin"
     if not (bin_dir / "python").exists():
         session.run(sys.executable, "-m", "venv", str(FRAMEWORKS_VENV))
-    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-e", ".[test,torch,jax,tf]")
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-e", ".[test,torch,jax,tf,export]")
     venv_env = {"VIRTUAL_ENV": str(FRAMEWORKS_VENV), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
     def run(program: str, *args: str, env: dict[str, str] | None = None) -> None:
