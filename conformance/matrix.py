@@ -32,6 +32,12 @@ IMPLEMENTATIONS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("timm", "timm", {}),
     ("keras.applications (TensorFlow)", "keras-applications", {}),
     ("keras.applications (JAX)", "keras-applications", {"KERAS_BACKEND": "jax"}),
+    # exported files (effnet export), loaded back in their own runtimes: L0-L2 (inference only)
+    ("effnet-spec torch -> ONNX (onnxruntime)", "torch-onnx", {}),
+    ("effnet-spec torch -> torch.export (.pt2)", "torch-torch-export", {}),
+    ("effnet-spec jax -> StableHLO (jax.export)", "jax-stablehlo", {}),
+    ("effnet-spec tf -> SavedModel", "tf-saved-model", {}),
+    ("effnet-spec tf -> LiteRT (.tflite)", "tf-litert", {}),
 )
 
 
