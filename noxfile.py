@@ -64,7 +64,7 @@ def _frameworks(session: nox.Session) -> Callable[..., None]:
     bin_dir = FRAMEWORKS_VENV / "bin"
     if not (bin_dir / "python").exists():
         session.run(sys.executable, "-m", "venv", str(FRAMEWORKS_VENV))
-    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-e", ".[test,torch,jax,tf]")
+    session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "-e", ".[test,torch,jax,tf,export]")
     session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", *KERAS_HUB)
     venv_env = {"VIRTUAL_ENV": str(FRAMEWORKS_VENV), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 

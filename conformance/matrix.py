@@ -62,6 +62,12 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("keras.applications (JAX)", "keras-applications", {"KERAS_BACKEND": "jax"}),
     Implementation("transformers", "transformers"),
     Implementation("keras-hub (TensorFlow)", "keras-hub"),
+    # exported files (effnet export), loaded back in their own runtimes: L0-L2 (inference only)
+    Implementation("effnet-spec torch -> ONNX (onnxruntime)", "torch-onnx"),
+    Implementation("effnet-spec torch -> torch.export (.pt2)", "torch-torch-export"),
+    Implementation("effnet-spec jax -> StableHLO (jax.export)", "jax-stablehlo"),
+    Implementation("effnet-spec tf -> SavedModel", "tf-saved-model"),
+    Implementation("effnet-spec tf -> LiteRT (.tflite)", "tf-litert"),
 )
 
 

@@ -49,6 +49,7 @@ _select_keras_backend()
 _load_triton_before_tensorflow()
 
 from .build import build, canonical_state, from_spec, load_canonical_state  # noqa: E402
+from .export import export, load_exported  # noqa: E402
 from .model import ConvBN, DropPath, EfficientNet, FusedMBConv, MBConv, SqueezeExcite  # noqa: E402
 
 __all__ = [
@@ -60,6 +61,8 @@ __all__ = [
     "SqueezeExcite",
     "build",
     "canonical_state",
+    "export",
     "from_spec",
     "load_canonical_state",
+    "load_exported",
 ]

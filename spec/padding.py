@@ -8,16 +8,25 @@ For odd kernels both give the same output size, ceil(n / s).
 
 from __future__ import annotations
 
-import math
-
 
 def output_size(size: int, stride: int) -> int:
-    return math.ceil(size / stride)
+    """ceil(size / stride), in integer arithmetic only (see ``tf_same_pads``)."""
+    return (size + stride - 1) // stride
 
 
 def tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """(before, after) for one spatial dimension; TF SAME pads the extra pixel after."""
-    total = max((output_size(size, stride) - 1) * stride + kernel - size, 0)
+    """(before, after) for one spatial dimension; TF SAME pads the extra pixel after.
+
+    The total is ``max((ceil(n / s) - 1) * s + k - n, 0)``; the ``max`` is needed only when k < s
+    (otherwise the total is at least k - s >= 0), which is known before any size is. Integer ``+``,
+    ``*`` and ``//`` only, with no comparison on the size: a symbolic size (an exported graph's
+    run-time height) stays symbolic, so the exported graph computes its pads from the input it is
+    given, not from the size it was traced at; and the padded conv's output size simplifies to
+    ``ceil(n / s)`` exactly, which lets a tracer prove bounds on every later size.
+    """
+    total = (output_size(size, stride) - 1) * stride + kernel - size
+    if kernel < stride:
+        total = max(total, 0)
     return total // 2, total - total // 2
 
 

@@ -19,7 +19,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 STALE_SECONDS = 600  # a write takes seconds; an older temporary file is a killed writer's
-WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".h5", ".hdf5")
+WEIGHT_SUFFIXES = (
+    ".safetensors",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".h5",
+    ".hdf5",
+    ".onnx",
+    ".pt2",
+    ".tflite",
+    ".stablehlo",
+)
 _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$")
 
 
@@ -84,3 +95,40 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``target`` atomically (see the module docstring)."""
     with atomic_path(target) as tmp, open(tmp, "wb") as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder to fill (``.{name}.{8 hex}.tmp``, beside ``target``); on success it
+    becomes ``target``, on error it is removed. An existing ``target`` folder is replaced only when it
+    holds ``REPLACEABLE`` (a SavedModel written before); any other existing folder or file is refused."""
+    import shutil
+
+    target = Path(target)
+    folder = target.parent
+    if not folder.exists():
+        raise FileNotFoundError(f"{target}: the folder {folder} does not exist (create it first)")
+    if target.exists() and not (target.is_dir() and (target / REPLACEABLE).is_file()):
+        raise FileExistsError(
+            f"{target}: already exists and is not a SavedModel folder; it was left as it is"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+    tmp = _temporary(target)
+    old = _temporary(target)
+    try:
+        tmp.mkdir()
+        yield tmp
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not target.exists():
+            os.replace(old, target)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+REPLACEABLE = "saved_model.pb"

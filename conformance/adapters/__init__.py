@@ -1,7 +1,8 @@
 """Conformance adapters: how the suite drives one implementation (``..protocol.Adapter``).
 
 ``ours_*`` drive this project's backends (each named by its row in ``effnet.backends``),
-``reference_numpy`` the spec's own reference, ``library_*`` the implementations people use.
+``reference_numpy`` the spec's own reference, ``library_*`` the implementations people use,
+``exported`` the files ``effnet export`` writes (``torch-onnx``, ``tf-litert``, ...).
 :func:`find` resolves what ``effnet conformance certify --impl`` names.
 """
 
@@ -31,7 +32,9 @@ class AdapterNotFound(LookupError):
 def known() -> list[str]:
     """Every name --impl takes: our backends, the built-in library adapters, installed plug-ins."""
     plugins = [ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    return [*backends.names(), *LIBRARIES, *plugins]
+    from .exported import NAMES
+
+    return [*backends.names(), *LIBRARIES, *NAMES, *plugins]
 
 
 def find(name: str) -> Any:
@@ -44,6 +47,10 @@ def find(name: str) -> Any:
             return backends.provide(name, "adapter")
         if name in LIBRARIES:
             return backends.load(LIBRARIES[name])
+        from . import exported
+
+        if name.partition("+")[0] in exported.NAMES:
+            return exported.adapter(name)
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name == name:
                 return ep.load()

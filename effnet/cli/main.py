@@ -19,11 +19,12 @@ from effnet.spec import SpecError
 from effnet.training.checkpoint import ResumeError
 from effnet.training.errors import DataError, TrainError
 from effnet.weights_convert import WeightsError
+from effnet.weights_convert.export_meta import ExportError
 
-from . import backends_cmd, bench_cmd, conformance_cmd, convert_cmd, spec_cmd, train_cmd
+from . import backends_cmd, bench_cmd, conformance_cmd, convert_cmd, export_cmd, spec_cmd, train_cmd
 from .errors import UsageError, describe
 
-COMMANDS = (spec_cmd, convert_cmd, conformance_cmd, train_cmd, bench_cmd, backends_cmd)
+COMMANDS = (spec_cmd, convert_cmd, export_cmd, conformance_cmd, train_cmd, bench_cmd, backends_cmd)
 USER_ERRORS: tuple[type[BaseException], ...] = (
     SpecError,
     WeightsError,
@@ -34,6 +35,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     BackendUnavailable,  # a registered backend whose framework is not installed: the install hint
     UnknownBackend,
     TrainError,
+    ExportError,  # an export the format cannot make, an input an exported file cannot take
 )
 
 

@@ -142,3 +142,18 @@ def test_preprocess_matches_mean_std():
     px = np.array([[[[255.0, 0.0, 127.5]]]])
     mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
     assert np.allclose(ref.preprocess(p, px), (px / 255 - mean) / std)
+
+
+def test_tf_same_pads_integer_form_equals_the_definition():
+    """spec.padding computes TF SAME in integer arithmetic (exported graphs keep it symbolic); it must
+    equal the definition max((ceil(n / s) - 1) * s + k - n, 0), extra pixel after, for every size."""
+    import math
+
+    from effnet.spec.padding import output_size, tf_same_pads
+
+    for n in range(1, 400):
+        for k in range(1, 8):
+            for s in range(1, 4):
+                total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+                assert tf_same_pads(n, k, s) == (total // 2, total - total // 2), (n, k, s)
+                assert output_size(n, s) == math.ceil(n / s)
