@@ -190,6 +190,7 @@ def assemble(
     wall: float,
 ) -> dict[str, Any]:
     rows = []
+    pending: list[str] = []  # claimed rows with no stored result (an interrupted or partial run)
     compute = 0.0
     for impl in implementations:
         if impl.label in failures:
@@ -205,8 +206,9 @@ def assemble(
             if claimed is not None
             else [json.loads(f.read_text()) for f in found or []]
         )
-        for doc in docs:
+        for pair, doc in zip(claimed or [None] * len(docs), docs, strict=True):
             if doc is None:
+                pending.append(f"{impl.label}: {pair[0]} ({pair[1]})")
                 continue
             if claimed is None and models is not None and doc["models"][0]["model"] not in models:
                 continue
@@ -221,6 +223,7 @@ def assemble(
         "compute_seconds": round(compute, 1),
         "wall_seconds": round(wall, 1),
         "rows": rows,
+        "pending": pending,
         "not_run": failures,
     }
 
@@ -283,6 +286,9 @@ def markdown(matrix: dict[str, Any]) -> str:
         )
     if notes:
         lines += ["", "Notes:", "", *(f"{i + 1}. {n}" for i, n in enumerate(notes))]
+    if matrix.get("pending"):
+        lines += ["", f"Pending (claimed, not yet certified: {len(matrix['pending'])} rows):", ""]
+        lines += [f"- {row}" for row in matrix["pending"]]
     if matrix["not_run"]:
         lines += ["", "Not run (the whole implementation):", ""]
         lines += [f"- {label}: {why}" for label, why in matrix["not_run"].items()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 
@@ -53,6 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=Path("out/conformance-matrix"),
         help="one result file per (implementation, model, profile); a rerun reuses them "
         "(default out/conformance-matrix)",
+    )
+    mat.add_argument(
+        "--from-parts",
+        action="store_true",
+        help="certify nothing: assemble the matrix from the stored results "
+        "(unfinished rows are listed as pending)",
     )
     mat.add_argument("--only", help=argparse.SUPPRESS)  # one implementation's parts (a child process)
     mat.add_argument("--no-progress", action="store_true")
@@ -153,6 +160,9 @@ def run_matrix(args: argparse.Namespace) -> int:
         for why in failures.values():
             raise UsageError(why)
         return 0
+    if args.from_parts:
+        result = matrix.assemble(args.level, parts, matrix.IMPLEMENTATIONS, models, {}, 0.0)
+        return _print_matrix(matrix, result, args.out)
     total = matrix.count(matrix.IMPLEMENTATIONS, models)
     with tqdm(desc="conformance matrix", total=total, unit="row", disable=args.no_progress) as bar:
 
@@ -161,12 +171,18 @@ def run_matrix(args: argparse.Namespace) -> int:
             bar.update()
 
         result = matrix.run(args.level, parts, models=models, progress=progress)
+    return _print_matrix(matrix, result, args.out)
+
+
+def _print_matrix(matrix: Any, result: dict[str, Any], out: Path) -> int:
     for row in result["rows"]:
         cells = " ".join(f"{lv}:{c['status']}" for lv, c in row["levels"].items())
         print(f"{row['implementation']:34s} {row['model']:20s} {row['profile']:12s} {cells}")
     for label, why in result["not_run"].items():
         print(f"NOT RUN {label}: {why}")
-    for kind, path in matrix.write(args.out, result).items():
+    if result["pending"]:
+        print(f"PENDING {len(result['pending'])} claimed rows not certified yet")
+    for kind, path in matrix.write(out, result).items():
         print(f"{kind}: {path}")
     print(
         f"{len(result['rows'])} rows; certification {result['compute_seconds'] / 60:.1f} minutes "

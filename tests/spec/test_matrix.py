@@ -45,3 +45,10 @@ def test_stale_rows_are_certified_again(tmp_path, change):
     result = run(parts, level)
     assert result["rows"][0]["levels"]["L0"]["status"] == "pass"
     assert parts.get(NUMPY, "efficientnetv2-b0", "paper", level) is not None
+
+
+def test_unfinished_rows_are_listed_as_pending(tmp_path):
+    parts = matrix.Parts(tmp_path)
+    partial = matrix.assemble("L0", parts, (NUMPY,), ["efficientnetv2-b0"], {}, 0.0)
+    assert partial["rows"] == [] and partial["pending"] == ["numpy reference: efficientnetv2-b0 (paper)"]
+    assert "Pending (claimed, not yet certified: 1 rows)" in matrix.markdown(partial)
