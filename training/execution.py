@@ -38,13 +38,17 @@ MEMORY_FORMATS: tuple[str, ...] = ("contiguous", "channels_last")
 LOSS_SCALE_INITIAL = 2.0**15
 LOSS_SCALE_GROWTH_STEPS = 2000
 
-# which options each backend takes (the others are refused with the reason)
-_ONLY = {
-    "memory_format": ("torch", "--memory-format", "{backend} computes NHWC; the memory format is torch's"),
-    "compile": ("torch", "--compile", "torch.compile is torch's; {backend} compiles its step with XLA"),
-    "xla": ("tf", "--xla", "jit_compile is TensorFlow's; {backend} {xla_note}"),
+# which options each backend takes, and why another backend refuses it
+_OWNER = {"memory_format": "torch", "compile": "torch", "xla": "tf"}
+_OPTION = {"memory_format": "--memory-format", "compile": "--compile", "xla": "--xla"}
+_WHY = {
+    ("memory_format", "jax"): "jax computes NHWC, there is no layout to choose",
+    ("memory_format", "tf"): "Keras on TensorFlow computes NHWC, there is no layout to choose",
+    ("compile", "jax"): "jax always compiles its step with XLA (jax.jit)",
+    ("compile", "tf"): "for tf, --xla compiles the step (jit_compile)",
+    ("xla", "jax"): "jax always compiles its step with XLA (jax.jit)",
+    ("xla", "torch"): "for torch, --compile compiles the model (torch.compile)",
 }
-_XLA_NOTE = {"jax": "always compiles its step with XLA (jax.jit)", "torch": "has --compile instead"}
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,10 @@ class Execution:
             raise TrainError(
                 f"memory format must be one of {', '.join(MEMORY_FORMATS)}, got {self.memory_format!r}"
             )
-        for field, (owner, option, why) in _ONLY.items():
+        for field, owner in _OWNER.items():
             if getattr(self, field) is not None and backend != owner:
-                note = _XLA_NOTE.get(backend, "")
-                raise TrainError(
-                    f"{option} is for --backend {owner} only: {why.format(backend=backend, xla_note=note)}"
-                )
+                why = _WHY.get((field, backend), f"the {backend} backend does not take it")
+                raise TrainError(f"{_OPTION[field]} is for --backend {owner} only: {why}")
 
     def resolved(self, backend: str, accelerator: bool) -> Execution:
         """The asked values, the device's defaults for the rest (after :meth:`check`)."""

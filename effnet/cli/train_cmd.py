@@ -69,23 +69,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--precision",
         choices=("fp32", "bf16", "fp16"),
         help="compute precision; parameters, BN statistics, optimizer state, EMA and checkpoints stay "
-        "float32 (fp16 always uses dynamic loss scaling). Default: per device, see README (Training)",
+        "float32; fp16 always uses dynamic loss scaling (default: fp32 on a CPU, bf16 on a GPU; the CPU "
+        "measurements are in README, Training)",
     )
     p.add_argument(
         "--memory-format",
         choices=("contiguous", "channels_last"),
-        help="torch only: the activations' memory layout (default: per device)",
+        help="torch only: the activations' memory layout (default: contiguous on a CPU, channels_last "
+        "on a GPU)",
     )
     p.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
-        help="torch only: torch.compile the model (default: per device)",
+        help="torch only: torch.compile the model (default: off on a CPU, where compiling each image "
+        "size takes minutes; on on a GPU)",
     )
     p.add_argument(
         "--xla",
         action=argparse.BooleanOptionalAction,
-        help="tf only: compile the train and eval steps with XLA, jit_compile (default: per device; "
-        "jax always compiles with XLA)",
+        help="tf only: compile the train and eval steps with XLA, jit_compile (default: off on a CPU, "
+        "where it is slower; on on a GPU). jax always compiles with XLA",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
