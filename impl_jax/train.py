@@ -4,7 +4,7 @@ the model, EMA and optimizer state (``StateJit``; retraced when the stage's imag
 changes), exact resume: every NNX variable of the model, EMA and optimizer (RNG keys included) saved
 as arrays, and data parallel by sharding the global batch over a device mesh (``impl_jax.distributed``).
 
-Execution (``training.execution``): bf16/fp16 set the model's compute dtype; parameters, BN
+Execution (``effnet.execution``): bf16/fp16 set the model's compute dtype; parameters, BN
 statistics, optimizer state and the EMA stay float32 and the loss is computed from float32 logits.
 fp16 always scales the loss (``LossScale``: dynamic, the rule of ``torch.amp.GradScaler`` and Keras'
 ``LossScaleOptimizer``): a step whose gradients are not all finite changes nothing but the scale."""
@@ -21,10 +21,10 @@ import numpy as np
 import optax
 from flax import nnx
 
+from effnet.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
-from effnet.training.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import DataParallel, configure

@@ -12,7 +12,7 @@ default strategy (one replica). Each replica gets a contiguous slice of this pro
 replica order), its loss is its share of the global-batch mean (sum over its samples / global
 batch), so the gradients Keras sums over replicas are the global-batch mean's gradient.
 
-Execution (``training.execution``): bf16/fp16 build both models under Keras' ``mixed_bfloat16`` /
+Execution (``effnet.execution``): bf16/fp16 build both models under Keras' ``mixed_bfloat16`` /
 ``mixed_float16`` dtype policy (float32 variables, BN statistics and logits; the optimizer and the
 EMA update float32 variables); fp16 always wraps RMSprop in a ``LossScaleOptimizer``. ``xla``
 compiles the train and eval steps with ``jit_compile``.
@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 from effnet.errors import TrainError
+from effnet.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
-from effnet.training.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet

@@ -4,7 +4,7 @@ label-smoothed/mixed soft-label cross-entropy, an EMA of every weight and BN sta
 exact resume (model, optimizer, EMA and step in one ``weights_only`` checkpoint), and data parallel
 with DDP under ``torchrun`` (``impl_torch.distributed``).
 
-Execution (``training.execution``): bf16/fp16 under ``torch.autocast`` (float32 parameters, BN
+Execution (``effnet.execution``): bf16/fp16 under ``torch.autocast`` (float32 parameters, BN
 statistics, optimizer state and EMA; the loss in float32), fp16 always with a ``GradScaler``;
 ``channels_last`` memory format; ``torch.compile`` of the forward (``self.model`` stays the plain
 module, so state dicts keep their names).
@@ -27,10 +27,10 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from effnet.errors import ResumeError, TrainError
+from effnet.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
-from effnet.training.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import all_sum, cross_replica_batch_norm, process_group

@@ -13,7 +13,7 @@ and batch-norm statistics are computed over the global batch (synchronised acros
 automl trainer's cross-replica BN), so N replicas compute what one replica computes on the same
 global batch. Only process 0 writes files.
 
-Execution (``training.execution``): precision, memory format and compilation are asked for with an
+Execution (``effnet.execution``): precision, memory format and compilation are asked for with an
 ``Execution``; each engine fills what is not asked with its device's defaults and keeps the result
 as ``execution``.
 """
@@ -26,10 +26,9 @@ from typing import Protocol
 import numpy as np
 
 from effnet import backends
+from effnet.execution import Execution
 from effnet.spec import ModelSpec
 from effnet.spec.recipe import Recipe
-
-from .execution import Execution
 
 
 class Engine(Protocol):

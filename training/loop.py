@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from effnet import spec
+from effnet.execution import Execution
 from effnet.spec import ModelSpec, Stage
 from effnet.spec.recipe import Recipe, recipe
 from effnet.weights_convert import save_canonical
@@ -34,7 +35,6 @@ from . import checkpoint, resume
 from .dataset import ImageFolder, scan
 from .engine import Engine, create
 from .errors import TrainError
-from .execution import Execution
 from .pipeline import Pipeline
 
 
@@ -56,7 +56,7 @@ class RunConfig:
     init: str = "fan_in"  # spec.init scheme of the starting weights
     keep_checkpoints: int = 3  # the last N epoch checkpoints are kept, and the best
     spec_file: Path | None = None  # a user's family file (with training: and schedules:) for --model
-    # how the step executes (training.execution; None: the device's default)
+    # how the step executes (effnet.execution; None: the device's default)
     precision: str | None = None  # fp32, bf16, fp16
     memory_format: str | None = None  # torch: contiguous, channels_last
     compile: bool | None = None  # torch: torch.compile
@@ -339,7 +339,7 @@ def _checkpoint(
     state = {
         "epoch": epoch,
         **_settings(cfg, ms, rec),
-        "execution": engine.execution.to_dict(),  # recorded, not compared (training.execution)
+        "execution": engine.execution.to_dict(),  # recorded, not compared (effnet.execution)
         "history": history,
     }
     checkpoint.save(root, epoch, state, write)

@@ -10,7 +10,7 @@
   (:func:`check_compatible`: model, spec, backend, ``--schedule``, ``--batch-size``, ``--seed``,
   ``--epochs``, ``--lr-per-256``, ``--init``). The execution (``--precision``, ``--memory-format``,
   ``--compile``, ``--xla``) is recorded but may change: the saved state is float32 whatever the
-  precision (:func:`execution_change` says what changed; see ``training.execution``).
+  precision (:func:`execution_change` says what changed; see ``effnet.execution``).
 
 Every refusal is a :class:`ResumeError` naming the file or the option at fault and what to do.
 Once the run may start, :func:`prepare_out` creates ``--out`` (checking it is writable) and deletes

@@ -95,9 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from effnet.execution import Execution
     from effnet.training.builtin import ensure_builtin
     from effnet.training.errors import TrainError
-    from effnet.training.execution import Execution
     from effnet.training.loop import RunConfig, run
 
     try:  # an option the backend does not take is refused before anything is done

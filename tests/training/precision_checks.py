@@ -1,5 +1,5 @@
 """Mixed-precision checks shared by the backend sessions (tests/torch, tests/jax, tests/tf call them
-with their backend; see ``training.execution``):
+with their backend; see ``effnet.execution``):
 
 - a bf16 run and an fp32 run of the engine from the same seed, on the same batches, agree after
   ``STEPS`` optimizer steps: the losses of every step within ``tolerance("bfloat16", "train")``, and
@@ -19,10 +19,10 @@ import numpy as np
 from effnet.conformance.certify import calibrated_weights
 from effnet.conformance.checks import rel_error
 from effnet.conformance.tolerances import tolerance
+from effnet.execution import Execution
 from effnet.spec import ModelSpec, reference
 from effnet.spec.recipe import recipe
 from effnet.training.engine import Engine, create
-from effnet.training.execution import Execution
 
 STEPS = 6  # optimizer steps compared (fp32 vs bf16)
 BATCH = 8

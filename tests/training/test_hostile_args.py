@@ -539,7 +539,7 @@ def test_help_describes_the_execution_options(capsys):
 
 
 def test_execution_is_recorded_and_may_change_on_resume(capsys, tmp_path, files, monkeypatch):
-    from effnet.training.execution import Execution
+    from effnet.execution import Execution
 
     from .tiny_runs import FakeEngine
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from effnet.execution import Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
-from effnet.training.execution import Execution
 from tests.conftest import TINY_YAML
 
 from .helpers import write_folder
