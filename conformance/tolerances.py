@@ -51,10 +51,25 @@ TOLERANCES: dict[tuple[Dtype, Mode], Tolerance] = {
     ("float64", "grad"): Tolerance(1e-12, "same float64 math, another summation order; eps 1e-16 x terms"),
     # weight conversions are pure copies and transposes: bit-exact.
     ("float32", "roundtrip"): Tolerance(0.0, "conversion is a copy/transpose: bit-exact"),
-    # bf16 compute (8-bit mantissa, ~3e-3 relative per op) against fp32: the bf16 golden bound in timm-style
-    # tests is 1e-2 relative.
+    # bf16 compute (8-bit mantissa: unit roundoff 2^-8 = 3.9e-3 per op) against fp32 or the float64
+    # oracle. The field's per-op bound for bf16 is torch.testing.assert_close's default, rtol 1.6e-2 (the
+    # PyTorch docs' default-tolerance table, docs.pytorch.org/docs/stable/testing.html); a network
+    # compounds ~100 such ops, so a whole eval forward gets 5e-2 relative to the logits' scale
+    # (measured, tiny spec with calibrated weights, each engine's bf16 eval: 7-8e-3).
     ("bfloat16", "eval"): Tolerance(
         5e-2, "bf16 has an 8-bit mantissa (~4e-3 per op), errors compound over depth"
+    ),
+    # a bf16 training run against the fp32 run from the same seed on the same batches: every step's mean
+    # loss. The loss is a mean over the batch of log-softmax terms, which averages the logits' rounding;
+    # the per-op bound of the field (torch.testing bf16 rtol 1.6e-2) holds it (measured over 6 steps,
+    # tiny spec: 6.5e-4 to 7.3e-4 in the three engines).
+    ("bfloat16", "train"): Tolerance(1.6e-2, "mean loss of a bf16 forward; torch.testing bf16 rtol 1.6e-2"),
+    # the same runs' weights (live and EMA) after N optimizer steps, as the L2 norm of (bf16 - fp32) over
+    # the L2 norm of the fp32 run's change: RMSProp divides each gradient by its running RMS, so the
+    # update carries the gradient's relative bf16 error (forward + backward over depth), bounded as the
+    # eval forward (measured after 6 steps: 0.5% JAX, 0.7% TF, 1.9% torch).
+    ("bfloat16", "update"): Tolerance(
+        5e-2, "RMSProp's normalised update inherits the bf16 gradient's relative error; as the eval bound"
     ),
 }
 

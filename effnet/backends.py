@@ -10,7 +10,7 @@ field       read by              meaning
 ==========  ===================  ======================================================================
 builder     ``convert --check``  ``from_spec(ms, include_top=...)`` -> a model
 adapter     conformance suite    the conformance adapter (``effnet.conformance.backends.Adapter``)
-engine      ``effnet train``     ``create_engine(ms, recipe, seed, devices=...)`` (None: inference only)
+engine      ``effnet train``     ``create_engine(ms, recipe, seed, devices=, execution=)`` (None: no training)
 bench       ``effnet bench``     the benchmark's step factory (None: not benchmarked)
 bench_modes ``effnet bench``     the benchmark's execution modes for this backend
 weights     ``effnet convert``   the weight format (``effnet.weights_convert.formats``) it reads natively

@@ -2,7 +2,12 @@
 on non-BN weights) with the spec's recipe through ``nnx.Optimizer``, an EMA model, one jitted step on
 the model, EMA and optimizer state (``StateJit``; retraced when the stage's image size or dropout
 changes), exact resume: every NNX variable of the model, EMA and optimizer (RNG keys included) saved
-as arrays, and data parallel by sharding the global batch over a device mesh (``impl_jax.distributed``)."""
+as arrays, and data parallel by sharding the global batch over a device mesh (``impl_jax.distributed``).
+
+Execution (``effnet.execution``): bf16/fp16 set the model's compute dtype; parameters, BN
+statistics, optimizer state and the EMA stay float32 and the loss is computed from float32 logits.
+fp16 always scales the loss (``LossScale``: dynamic, the rule of ``torch.amp.GradScaler`` and Keras'
+``LossScaleOptimizer``): a step whose gradients are not all finite changes nothing but the scale."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from effnet.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
@@ -26,6 +32,27 @@ from .model import EfficientNet
 from .state_jit import StateJit
 
 WEIGHTS = nnx.Any(nnx.Param, nnx.BatchStat)  # what the EMA averages
+COMPUTE_DTYPES = {"fp32": None, "bf16": jnp.bfloat16, "fp16": jnp.float16}
+
+
+class LossScaleState(nnx.Variable):
+    """The dynamic loss scale's state (not a parameter: no gradient, no EMA)."""
+
+
+class LossScale(nnx.Module):
+    """Dynamic loss scaling (fp16): the loss is multiplied by ``scale`` before differentiation; after
+    ``LOSS_SCALE_GROWTH_STEPS`` finite steps the scale doubles, a non-finite gradient halves it."""
+
+    def __init__(self) -> None:
+        self.scale = LossScaleState(jnp.float32(LOSS_SCALE_INITIAL))
+        self.good_steps = LossScaleState(jnp.int32(0))
+
+    def adjust(self, finite: jax.Array) -> None:
+        grow = finite & (self.good_steps.value + 1 >= LOSS_SCALE_GROWTH_STEPS)
+        self.scale.value = jnp.where(
+            finite, jnp.where(grow, self.scale.value * 2, self.scale.value), self.scale.value / 2
+        )
+        self.good_steps.value = jnp.where(finite & ~grow, self.good_steps.value + 1, 0)
 
 
 def _not_bn(params: Any) -> Any:
@@ -60,6 +87,26 @@ def _optimizer(model: EfficientNet, recipe: Recipe) -> nnx.Optimizer:
     return nnx.Optimizer(model, optax.inject_hyperparams(make)(learning_rate=0.0), wrt=nnx.Param)
 
 
+def _loss(model: EfficientNet, x: jax.Array, y: jax.Array, scale: jax.Array) -> tuple[jax.Array, Any]:
+    logits = model(x).astype(jnp.float32)  # bf16/fp16 compute, float32 loss
+    loss = -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits), axis=-1))
+    return loss * scale, (loss, logits)
+
+
+def _apply(
+    model: EfficientNet, ema: EfficientNet, opt: nnx.Optimizer, grads: Any, lr: jax.Array, decay: jax.Array
+) -> None:
+    opt.opt_state.hyperparams["learning_rate"].value = lr
+    opt.update(model, grads)
+    live = nnx.state(model, WEIGHTS)
+    averaged = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, nnx.state(ema, WEIGHTS), live)
+    nnx.update(ema, averaged)
+
+
+def _accuracy(logits: jax.Array, y: jax.Array) -> jax.Array:
+    return jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(y, -1))
+
+
 def _train_step(
     model: EfficientNet,
     ema: EfficientNet,
@@ -69,17 +116,35 @@ def _train_step(
     lr: jax.Array,
     decay: jax.Array,
 ) -> tuple[jax.Array, jax.Array]:
-    def loss_fn(m: EfficientNet) -> tuple[jax.Array, jax.Array]:
-        logits = m(x)
-        return -jnp.mean(jnp.sum(y * jax.nn.log_softmax(logits), axis=-1)), logits
+    (_, (loss, logits)), grads = nnx.value_and_grad(_loss, has_aux=True)(model, x, y, jnp.float32(1))
+    _apply(model, ema, opt, grads, lr, decay)
+    return loss, _accuracy(logits, y)
 
-    (loss, logits), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
-    opt.opt_state.hyperparams["learning_rate"].value = lr
-    opt.update(model, grads)
-    live = nnx.state(model, WEIGHTS)
-    averaged = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, nnx.state(ema, WEIGHTS), live)
-    nnx.update(ema, averaged)
-    return loss, jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(y, -1))
+
+def _train_step_scaled(
+    model: EfficientNet,
+    ema: EfficientNet,
+    opt: nnx.Optimizer,
+    scaler: LossScale,
+    x: jax.Array,
+    y: jax.Array,
+    lr: jax.Array,
+    decay: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """fp16: the scaled loss's gradients, unscaled; a non-finite one leaves model, EMA and optimizer
+    as they were (batch statistics included) and halves the scale."""
+    scale = scaler.scale.value
+    (_, (loss, logits)), grads = nnx.value_and_grad(_loss, has_aux=True)(model, x, y, scale)
+    grads = jax.tree.map(lambda g: g / scale, grads)
+    finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+    before = nnx.state((model, ema, opt))
+    _apply(model, ema, opt, grads, lr, decay)
+    nnx.update(
+        (model, ema, opt),
+        jax.tree.map(lambda new, old: jnp.where(finite, new, old), nnx.state((model, ema, opt)), before),
+    )
+    scaler.adjust(finite)
+    return loss, _accuracy(logits, y)
 
 
 @nnx.jit
@@ -102,14 +167,26 @@ def _to_numpy(value: Any) -> np.ndarray:
 class JaxEngine:
     name = "jax"
 
-    def __init__(self, ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> None:
+    def __init__(
+        self,
+        ms: ModelSpec,
+        recipe: Recipe,
+        seed: int,
+        devices: int | None = None,
+        execution: Execution | None = None,
+    ) -> None:
         self.dp = DataParallel(devices)
         self.process, self.replicas = self.dp.process, self.dp.replicas
         self.recipe, self.step = recipe, 0
-        self.model = from_spec(ms, seed=seed)
+        self.execution = (execution or Execution()).resolved(
+            "jax", accelerator=jax.default_backend() != "cpu"
+        )
+        dtype = COMPUTE_DTYPES[str(self.execution.precision)]
+        self.model = from_spec(ms, seed=seed, dtype=dtype)
         load_canonical_state(self.model, initial_weights(ms, seed, scheme=recipe.init))  # the spec's init
         self.model.train()
-        self.ema = from_spec(ms, seed=seed)
+        self.ema = from_spec(ms, seed=seed, dtype=dtype)
+        self.scaler = LossScale() if self.execution.precision == "fp16" else None
         nnx.update(self.ema, nnx.state(self.model, WEIGHTS))
         self.ema.eval()
         self.opt = _optimizer(self.model, recipe)
@@ -120,7 +197,10 @@ class JaxEngine:
     def _jitted_step(self) -> StateJit:
         if self._compiled is None:
             self.model.train()
-            self._compiled = StateJit(_train_step, self.model, self.ema, self.opt)
+            if self.scaler is None:
+                self._compiled = StateJit(_train_step, self.model, self.ema, self.opt)
+            else:
+                self._compiled = StateJit(_train_step_scaled, self.model, self.ema, self.opt, self.scaler)
         return self._compiled
 
     def _settle(self) -> None:
@@ -155,7 +235,7 @@ class JaxEngine:
         n, full = len(x), self.recipe.batch_size // self.process[1]
         if n < full:  # pad the last partial batch: one compiled shape per image size
             x = np.concatenate([x, np.zeros((full - n, *x.shape[1:]), x.dtype)])
-        return self.dp.local(_evaluate(self.ema, self.dp.batch(x)))[:n]
+        return np.asarray(self.dp.local(_evaluate(self.ema, self.dp.batch(x)))[:n], np.float32)
 
     def save(self, directory: Path) -> None:
         self._settle()
@@ -172,6 +252,8 @@ class JaxEngine:
         with np.load(directory / "jax_state.npz") as data:
             self.step = int(data["step"])
             for part, module in self._parts().items():
+                if part == "loss_scale" and not any(k.startswith("loss_scale/") for k in data.files):
+                    continue  # a checkpoint of another precision: the scale starts afresh
                 for key, var in _variables(module).items():
                     saved = data[f"{part}/{key}"]
                     if jnp.issubdtype(var.value.dtype, jax.dtypes.prng_key):
@@ -181,13 +263,16 @@ class JaxEngine:
                     var.value = self.dp.replicate(value)
 
     def _parts(self) -> dict[str, Any]:
-        return {"model": self.model, "ema": self.ema, "optimizer": self.opt}
+        parts = {"model": self.model, "ema": self.ema, "optimizer": self.opt}
+        return parts if self.scaler is None else {**parts, "loss_scale": self.scaler}
 
     def canonical_weights(self) -> dict[str, np.ndarray]:
         self._settle()
         return canonical_state(self.ema)
 
 
-def create_engine(ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> JaxEngine:
+def create_engine(
+    ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None, execution: Execution | None = None
+) -> JaxEngine:
     configure(devices)
-    return JaxEngine(ms, recipe, seed, devices)
+    return JaxEngine(ms, recipe, seed, devices, execution)

@@ -11,6 +11,11 @@ from the one physical CPU), ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` i
 default strategy (one replica). Each replica gets a contiguous slice of this process's batch (in
 replica order), its loss is its share of the global-batch mean (sum over its samples / global
 batch), so the gradients Keras sums over replicas are the global-batch mean's gradient.
+
+Execution (``effnet.execution``): bf16/fp16 build both models under Keras' ``mixed_bfloat16`` /
+``mixed_float16`` dtype policy (float32 variables, BN statistics and logits; the optimizer and the
+EMA update float32 variables); fp16 always wraps RMSprop in a ``LossScaleOptimizer``. ``xla``
+compiles the train and eval steps with ``jit_compile``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from effnet.errors import TrainError
+from effnet.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
@@ -33,6 +39,7 @@ from .build import canonical_state, from_spec, load_canonical_state
 from .model import EfficientNet
 
 STATE_FILE = "tf_state.npz"
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 SUM = tf.distribute.ReduceOp.SUM
 _MULTI_WORKER: list[tf.distribute.Strategy] = []  # created once per process (TF allows one)
 
@@ -118,18 +125,40 @@ def _restore(data: Any, part: str, variables: list[tf.Variable | keras.Variable]
 class TFEngine:
     name = "tf"
 
-    def __init__(self, ms: ModelSpec, recipe: Recipe, seed: int, strategy: tf.distribute.Strategy) -> None:
+    def __init__(
+        self,
+        ms: ModelSpec,
+        recipe: Recipe,
+        seed: int,
+        strategy: tf.distribute.Strategy,
+        execution: Execution | None = None,
+    ) -> None:
         keras.utils.set_random_seed(seed)
         self.recipe, self.step, self.strategy = recipe, 0, strategy
         self.replicas = strategy.num_replicas_in_sync
         self.process = _process(strategy)
         self._local = self.replicas // self.process[1]  # replicas of this process
-        with strategy.scope():  # mirrored variables, one copy per local replica
-            self.model, self.ema = from_spec(ms), from_spec(ms)
+        gpus = bool(tf.config.list_physical_devices("GPU"))
+        self.execution = (execution or Execution()).resolved("tf", accelerator=gpus)
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(POLICIES[str(self.execution.precision)])  # read as layers are built
+        try:
+            with strategy.scope():  # mirrored variables, one copy per local replica
+                self.model, self.ema = from_spec(ms), from_spec(ms)
+        finally:
+            keras.config.set_dtype_policy(previous)
+        with strategy.scope():
             load_canonical_state(self.model, initial_weights(ms, seed, scheme=recipe.init))  # the spec's init
-            self.opt = keras.optimizers.RMSprop(
+            self.rmsprop = keras.optimizers.RMSprop(
                 learning_rate=0.0, rho=recipe.rmsprop_decay, momentum=recipe.momentum, epsilon=recipe.epsilon
             )
+            self.opt: keras.optimizers.Optimizer = self.rmsprop
+            if self.execution.precision == "fp16":  # loss scaling is always on for fp16
+                self.opt = keras.mixed_precision.LossScaleOptimizer(
+                    self.rmsprop,
+                    initial_scale=LOSS_SCALE_INITIAL,
+                    dynamic_growth_steps=LOSS_SCALE_GROWTH_STEPS,
+                )
             self.opt.build(self.model.trainable_variables)  # so that load() works before any step
         for ema, live in zip(self.ema.weights, self.model.weights, strict=True):
             ema.assign(live)
@@ -138,9 +167,10 @@ class TFEngine:
                 bn.synchronized = True
         # coupled L2 weight decay on conv and dense weights, not on BN (as the torch and JAX engines)
         self._decayed = [not _is_bn(v) for v in self.model.trainable_variables]
-        self._train = tf.function(self._step, jit_compile=False, reduce_retracing=True)
+        xla = bool(self.execution.xla)
+        self._train = tf.function(self._step, jit_compile=xla, reduce_retracing=True)
         self._evaluate = tf.function(
-            lambda x: self.ema(x, training=False), jit_compile=False, reduce_retracing=True
+            lambda x: self.ema(x, training=False), jit_compile=xla, reduce_retracing=True
         )
 
     def all_sum(self, values: np.ndarray) -> np.ndarray:
@@ -162,7 +192,7 @@ class TFEngine:
     def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
         if len(x) % self._local:
             raise ValueError(f"a batch of {len(x)} does not split over {self._local} replicas")
-        self.opt.learning_rate.assign(lr)
+        self.rmsprop.learning_rate.assign(lr)
         self.step += 1
         n = len(x) // self._local
         shards = [(x[r * n : (r + 1) * n], y[r * n : (r + 1) * n]) for r in range(self._local)]
@@ -202,11 +232,15 @@ class TFEngine:
         which all-reduces (sums) them over the replicas before applying."""
         global_batch = tf.cast(tf.shape(x)[0] * self.replicas, tf.float32)
         variables = self.model.trainable_variables
+        scaled = isinstance(self.opt, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
-            logits = self.model(x, training=True)
+            logits = self.model(x, training=True)  # float32 under every policy
             loss = -tf.reduce_sum(y * tf.nn.log_softmax(logits)) / global_batch
-        grads = tape.gradient(loss, variables)
+            target = self.opt.scale_loss(loss) if scaled else loss
+        grads = tape.gradient(target, variables)
         wd = self.recipe.weight_decay / self.replicas  # Keras sums the replicas' gradients
+        if scaled:  # the optimizer divides the gradients by the scale: so must the decay term be scaled
+            wd = wd * self.opt.dynamic_scale
         grads = [g + wd * v if d else g for g, v, d in zip(grads, variables, self._decayed, strict=True)]
         self.opt.apply_gradients(zip(grads, variables, strict=True))
         hits = tf.cast(tf.argmax(logits, -1) == tf.argmax(y, -1), tf.float32)
@@ -227,22 +261,29 @@ class TFEngine:
     def load(self, directory: Path) -> None:
         with np.load(directory / STATE_FILE) as data:
             for part, variables in self._parts().items():
+                if part == "loss_scale" and not any(k.startswith("loss_scale/") for k in data.files):
+                    continue  # a checkpoint of another precision: the scale starts afresh
                 _restore(data, part, variables, directory)
             self.step = int(data["step"])
 
     def _parts(self) -> dict[str, list[tf.Variable | keras.Variable]]:
-        return {
+        parts = {
             "model": _state_variables(self.model),
             "ema": _state_variables(self.ema),
-            "optimizer": list(self.opt.variables),
+            "optimizer": list(self.rmsprop.variables),
         }
+        if self.opt is not self.rmsprop:  # fp16: the loss scale and its step counter
+            parts["loss_scale"] = [self.opt.dynamic_scale, self.opt.step_counter]
+        return parts
 
     def canonical_weights(self) -> dict[str, np.ndarray]:
         return canonical_state(self.ema)
 
 
-def create_engine(ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> TFEngine:
+def create_engine(
+    ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None, execution: Execution | None = None
+) -> TFEngine:
     """``devices``: local devices to replicate over (default: all local GPUs, else one CPU; on a
     CPU-only host ``n`` splits the CPU into ``n`` logical devices, which must happen before
     TensorFlow initialises its devices)."""
-    return TFEngine(ms, recipe, seed, _strategy(devices))
+    return TFEngine(ms, recipe, seed, _strategy(devices), execution)

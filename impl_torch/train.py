@@ -4,6 +4,11 @@ label-smoothed/mixed soft-label cross-entropy, an EMA of every weight and BN sta
 exact resume (model, optimizer, EMA and step in one ``weights_only`` checkpoint), and data parallel
 with DDP under ``torchrun`` (``impl_torch.distributed``).
 
+Execution (``effnet.execution``): bf16/fp16 under ``torch.autocast`` (float32 parameters, BN
+statistics, optimizer state and EMA; the loss in float32), fp16 always with a ``GradScaler``;
+``channels_last`` memory format; ``torch.compile`` of the forward (``self.model`` stays the plain
+module, so state dicts keep their names).
+
 Randomness (dropout, drop path) is drawn from a generator re-seeded each step from
 ``(seed, rank, step)``: a resumed run draws what the uninterrupted run drew, whatever the number of
 processes, without saving RNG state.
@@ -11,6 +16,7 @@ processes, without saving RNG state.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import pickle
 import warnings
@@ -21,6 +27,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from effnet.errors import ResumeError, TrainError
+from effnet.execution import LOSS_SCALE_GROWTH_STEPS, LOSS_SCALE_INITIAL, Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
@@ -33,23 +40,39 @@ from .optim import RMSpropTF
 class TorchEngine:
     name = "torch"
 
-    def __init__(self, ms: ModelSpec, recipe: Recipe, seed: int) -> None:
+    def __init__(self, ms: ModelSpec, recipe: Recipe, seed: int, execution: Execution | None = None) -> None:
         self.process = process_group()
         self.replicas = self.process[1]
         self.device = torch.device(
             f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu"
+        )
+        self.execution = (execution or Execution()).resolved("torch", accelerator=self.device.type != "cpu")
+        self._channels_last = self.execution.memory_format == "channels_last"
+        half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(self.execution.precision))
+        self._half = half
+        self.scaler = (
+            torch.amp.GradScaler(
+                self.device.type, init_scale=LOSS_SCALE_INITIAL, growth_interval=LOSS_SCALE_GROWTH_STEPS
+            )
+            if half is torch.float16
+            else None
         )
         self.recipe, self.seed, self.step = recipe, seed, 0
         self.model = from_spec(ms)
         load_canonical_state(
             self.model, initial_weights(ms, seed, scheme=recipe.init)
         )  # the spec's init, same on every rank
-        self.model = self.model.to(self.device).train()
+        memory = torch.channels_last if self._channels_last else torch.contiguous_format
+        self.model = self.model.to(self.device, memory_format=memory).train()
         self.ema = copy.deepcopy(self.model).eval()
-        self.forward = self.model
+        self.forward: torch.nn.Module = self.model
+        self.forward_ema: torch.nn.Module = self.ema
         if self.replicas > 1:
             cross_replica_batch_norm(self.model)
             self.forward = DistributedDataParallel(self.model, forward_sync_buffers=False)
+        if self.execution.compile:
+            self.forward = torch.compile(self.forward)  # type: ignore[assignment]
+            self.forward_ema = torch.compile(self.ema)  # type: ignore[assignment]
         # weight decay on conv and dense weights, not on BN (AUTOML-V2 skips batch_normalization vars)
         decay = [p for n, p in self.model.named_parameters() if ".bn." not in n]
         no_decay = [p for n, p in self.model.named_parameters() if ".bn." in n]
@@ -73,7 +96,14 @@ class TorchEngine:
         return {"dropout": float(self.model.dropout.p)}
 
     def _nchw(self, x: np.ndarray) -> torch.Tensor:
+        if self._channels_last:  # NHWC in memory is channels_last already: a view, no copy
+            return torch.from_numpy(np.ascontiguousarray(x)).to(self.device).permute(0, 3, 1, 2)
         return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(self.device)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self._half is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self._half)
 
     def train_step(self, x: np.ndarray, y: np.ndarray, lr: float) -> tuple[float, float]:
         for group in self.opt.param_groups:
@@ -83,11 +113,17 @@ class TorchEngine:
         )
         self.model.train()
         target = torch.from_numpy(y).to(self.device)
-        logits = self.forward(self._nchw(x))
-        loss = -(target * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+        with self._autocast():
+            logits = self.forward(self._nchw(x))
+        loss = -(target * torch.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()  # DDP averages the gradients over the ranks here
-        self.opt.step()
+        if self.scaler is None:
+            loss.backward()  # DDP averages the gradients over the ranks here
+            self.opt.step()
+        else:  # fp16: scaled loss; a step with a non-finite gradient is skipped and the scale halved
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.opt)
+            self.scaler.update()
         self.step += 1
         self._update_ema()
         accuracy = (logits.argmax(1) == target.argmax(1)).float().mean()
@@ -105,7 +141,8 @@ class TorchEngine:
 
     @torch.no_grad()
     def evaluate(self, x: np.ndarray) -> np.ndarray:
-        return self.ema(self._nchw(x)).cpu().numpy()
+        with self._autocast():
+            return self.forward_ema(self._nchw(x)).float().cpu().numpy()
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -115,6 +152,7 @@ class TorchEngine:
                 "ema": self.ema.state_dict(),
                 "optimizer": self.opt.state_dict(),
                 "step": self.step,
+                **({"scaler": self.scaler.state_dict()} if self.scaler is not None else {}),
             },
             directory / "torch_state.pt",
         )
@@ -133,15 +171,19 @@ class TorchEngine:
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
+        if self.scaler is not None and "scaler" in state:  # else (from another precision): a fresh scale
+            self.scaler.load_state_dict(state["scaler"])
 
     def canonical_weights(self) -> dict[str, np.ndarray]:
         return canonical_state(self.ema)
 
 
-def create_engine(ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> TorchEngine:
+def create_engine(
+    ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None, execution: Execution | None = None
+) -> TorchEngine:
     if devices not in (None, 1):
         raise TrainError(
             f"--devices {devices}: the torch backend replicates over processes, not --devices: launch "
             f"`torchrun --nproc-per-node {devices} -m effnet train --backend torch ...`"
         )
-    return TorchEngine(ms, recipe, seed)
+    return TorchEngine(ms, recipe, seed, execution)

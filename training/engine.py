@@ -12,6 +12,10 @@ tells the loop which shard of each global batch this process feeds (``batch / co
 and batch-norm statistics are computed over the global batch (synchronised across replicas, as the
 automl trainer's cross-replica BN), so N replicas compute what one replica computes on the same
 global batch. Only process 0 writes files.
+
+Execution (``effnet.execution``): precision, memory format and compilation are asked for with an
+``Execution``; each engine fills what is not asked with its device's defaults and keeps the result
+as ``execution``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from effnet import backends
+from effnet.execution import Execution
 from effnet.spec import ModelSpec
 from effnet.spec.recipe import Recipe
 
@@ -30,6 +35,7 @@ class Engine(Protocol):
     name: str
     process: tuple[int, int]  # (this process's rank, number of processes)
     replicas: int  # data-parallel replicas in all (devices x processes)
+    execution: Execution  # what the step runs with (resolved: the device's defaults filled in)
 
     def all_sum(self, values: np.ndarray) -> np.ndarray:
         """Elementwise sum over processes (the identity for one process)."""
@@ -56,8 +62,17 @@ class Engine(Protocol):
         """The EMA weights as canonical arrays."""
 
 
-def create(backend: str, ms: ModelSpec, recipe: Recipe, seed: int, devices: int | None = None) -> Engine:
+def create(
+    backend: str,
+    ms: ModelSpec,
+    recipe: Recipe,
+    seed: int,
+    devices: int | None = None,
+    execution: Execution | None = None,
+) -> Engine:
     """``devices``: local devices to replicate over (default: all local accelerators, else one CPU;
-    on a CPU-only host ``n`` splits the CPU into ``n`` logical devices, for JAX and TF)."""
+    on a CPU-only host ``n`` splits the CPU into ``n`` logical devices, for JAX and TF).
+    ``execution``: precision, memory format, compilation (``None`` fields: the device's defaults)."""
+    (execution or Execution()).check(backend)  # before the framework is imported
     create_engine = backends.provide(backend, "engine")  # UnknownBackend, BackendUnavailable
-    return create_engine(ms, recipe, seed, devices=devices)
+    return create_engine(ms, recipe, seed, devices=devices, execution=execution)

@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from effnet import spec
+from effnet.execution import Execution
 from effnet.spec import ModelSpec, Stage
 from effnet.spec.recipe import Recipe, recipe
 from effnet.weights_convert import save_canonical
@@ -55,6 +56,20 @@ class RunConfig:
     init: str = "fan_in"  # spec.init scheme of the starting weights
     keep_checkpoints: int = 3  # the last N epoch checkpoints are kept, and the best
     spec_file: Path | None = None  # a user's family file (with training: and schedules:) for --model
+    # how the step executes (effnet.execution; None: the device's default)
+    precision: str | None = None  # fp32, bf16, fp16
+    memory_format: str | None = None  # torch: contiguous, channels_last
+    compile: bool | None = None  # torch: torch.compile
+    xla: bool | None = None  # tf: jit_compile
+
+    @property
+    def execution(self) -> Execution:
+        return Execution(
+            precision=self.precision,  # type: ignore[arg-type]  # checked by Execution.check
+            memory_format=self.memory_format,  # type: ignore[arg-type]
+            compile=self.compile,
+            xla=self.xla,
+        )
 
 
 def stage_of(stages: tuple[Stage, ...], epoch: int) -> Stage:
@@ -77,15 +92,19 @@ def run(cfg: RunConfig) -> dict[str, Any]:
     ckpt_root = cfg.out / resume.CHECKPOINTS
     last = resume.start_from(cfg.out, cfg.resume)  # refuses before anything is built or written
     state = _resume_state(cfg, ms, rec, last) if last is not None else None
-    engine = create(cfg.backend, ms, rec, cfg.seed, devices=cfg.devices)
+    engine = create(cfg.backend, ms, rec, cfg.seed, devices=cfg.devices, execution=cfg.execution)
     writer = engine.process[0] == 0  # one process writes metrics, checkpoints and plots
     if writer:
         resume.prepare_out(cfg.out)
+        print(f"{cfg.backend}: {engine.execution.describe()}")
     start, history = 0, []
     if last is not None and state is not None:
         resume.load_native(engine, last)
         start, history = state["epoch"] + 1, list(state["history"])
         print(f"resumed from {last} (epoch {state['epoch'] + 1} done)")
+        changed = resume.execution_change(state, engine.execution.to_dict())
+        if changed and writer:
+            print(f"resumed with another execution: {changed} (the saved state is float32 either way)")
     elif cfg.resume:
         print(f"no run in {cfg.out}: starting from scratch")
     if engine.replicas > 1:
@@ -111,6 +130,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         "chance": 1.0 / len(data.classes),
         "val_images": len(data.val),
         "replicas": engine.replicas,
+        "execution": engine.execution.to_dict(),
         "skipped_images": len(data.skipped) + len(undecodable),
         "stages": [s.to_dict() for s in stages],
         "peak_lr": rec.peak_lr,
@@ -150,6 +170,7 @@ def _check_config(cfg: RunConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise TrainError(message)
+    cfg.execution.check(cfg.backend)
 
 
 def _settings(cfg: RunConfig, ms: ModelSpec, rec: Recipe) -> dict[str, Any]:
@@ -242,6 +263,7 @@ def _epoch(
         "stage": stage.index,
         "schedule": stage.to_dict(),
         "applied": {**(applied or {}), **engine.observed()},
+        "execution": engine.execution.to_dict(),
         "lr_start": rec.lr_at(epoch),
         "lr_end": rec.lr_at(epoch + 1 - 1 / steps),
         "train_loss": float(np.mean(losses)),
@@ -314,7 +336,12 @@ def _checkpoint(
         engine.save(directory / "native")
         save_canonical(directory / "canonical.safetensors", ms, engine.canonical_weights())
 
-    state = {"epoch": epoch, **_settings(cfg, ms, rec), "history": history}
+    state = {
+        "epoch": epoch,
+        **_settings(cfg, ms, rec),
+        "execution": engine.execution.to_dict(),  # recorded, not compared (effnet.execution)
+        "history": history,
+    }
     checkpoint.save(root, epoch, state, write)
     best = checkpoint.best_epoch(history)
     if best is not None and (root / f"epoch-{best:04d}").is_dir():

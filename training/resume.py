@@ -8,7 +8,9 @@
   pointing anywhere else is refused), its ``state.json`` must be well formed
   (``checkpoint.load_state``), and it must have been written with the same settings as this run
   (:func:`check_compatible`: model, spec, backend, ``--schedule``, ``--batch-size``, ``--seed``,
-  ``--epochs``, ``--lr-per-256``, ``--init``).
+  ``--epochs``, ``--lr-per-256``, ``--init``). The execution (``--precision``, ``--memory-format``,
+  ``--compile``, ``--xla``) is recorded but may change: the saved state is float32 whatever the
+  precision (:func:`execution_change` says what changed; see ``effnet.execution``).
 
 Every refusal is a :class:`ResumeError` naming the file or the option at fault and what to do.
 Once the run may start, :func:`prepare_out` creates ``--out`` (checking it is writable) and deletes
@@ -108,6 +110,16 @@ def check_compatible(state: dict[str, Any], expected: dict[str, Any], where: Pat
             f"cannot resume {where}: it was written with {', '.join(problems)}; resume with the same "
             "settings, or choose another --out for a new run"
         )
+
+
+def execution_change(state: dict[str, Any], ours: dict[str, Any]) -> str:
+    """What differs between the checkpoint's recorded execution and this run's ("" if nothing, or
+    if the checkpoint recorded none)."""
+    theirs = state.get("execution")
+    if not isinstance(theirs, dict):
+        return ""
+    changes = [f"{k} {theirs.get(k)} -> {v}" for k, v in ours.items() if k in theirs and theirs[k] != v]
+    return ", ".join(changes)
 
 
 def prepare_out(out: Path) -> None:

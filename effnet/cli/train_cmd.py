@@ -8,6 +8,7 @@ from pathlib import Path
 from effnet import backends
 
 from .argtypes import non_negative_int, out_folder, positive_float, positive_int, seed
+from .errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,14 +65,45 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="a user's family YAML (with training: and schedules: sections) defining --model",
     )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        help="compute precision; parameters, BN statistics, optimizer state, EMA and checkpoints stay "
+        "float32; fp16 always uses dynamic loss scaling (default: fp32 on a CPU, bf16 on a GPU; the CPU "
+        "measurements are in README, Training)",
+    )
+    p.add_argument(
+        "--memory-format",
+        choices=("contiguous", "channels_last"),
+        help="torch only: the activations' memory layout (default: contiguous on a CPU, channels_last "
+        "on a GPU)",
+    )
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        help="torch only: torch.compile the model (default: off on a CPU, where compiling each image "
+        "size takes minutes; on on a GPU)",
+    )
+    p.add_argument(
+        "--xla",
+        action=argparse.BooleanOptionalAction,
+        help="tf only: compile the train and eval steps with XLA, jit_compile (default: off on a CPU, "
+        "where it is slower; on on a GPU). jax always compiles with XLA",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from effnet.execution import Execution
     from effnet.training.builtin import ensure_builtin
+    from effnet.training.errors import TrainError
     from effnet.training.loop import RunConfig, run
 
+    try:  # an option the backend does not take is refused before anything is done
+        Execution(args.precision, args.memory_format, args.compile, args.xla).check(args.backend)
+    except TrainError as err:
+        raise UsageError(str(err)) from None
     data = ensure_builtin() if args.data == "builtin" else Path(args.data)
     cfg = RunConfig(
         backend=args.backend,
@@ -90,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
         init=args.init,
         keep_checkpoints=args.keep_checkpoints,
         spec_file=args.file,
+        precision=args.precision,
+        memory_format=args.memory_format,
+        compile=args.compile,
+        xla=args.xla,
     )
     summary = run(cfg)
     print(

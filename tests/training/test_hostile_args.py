@@ -483,3 +483,75 @@ def test_a_sample_list_of_only_undecodable_images_is_an_error(tmp_path):
     )
     with pytest.raises(DataError, match=r"bad\d\.jpg: cannot decode.*2 following sample"):
         list(pipe)
+
+
+# ---------------------------------------------------------------- execution (precision, layout, compile)
+
+BAD_EXECUTION = [
+    (["--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
+    (["--precision", "float32"], "argument --precision: invalid choice: 'float32'"),
+    (["--memory-format", "nhwc"], "argument --memory-format: invalid choice: 'nhwc'"),
+    (["--compile", "yes"], "unrecognized arguments: yes"),
+]
+
+
+@pytest.mark.parametrize("extra, words", BAD_EXECUTION, ids=[" ".join(a) for a, _ in BAD_EXECUTION])
+def test_bad_execution_values_are_one_line(capsys, tmp_path, files, extra, words):
+    out = tmp_path / "run"
+    code, _, err = effnet(capsys, train_argv(*files, out, *extra))
+    assert_one_line_error(code, err, words)
+    assert not out.exists()
+
+
+WRONG_BACKEND = [
+    ("jax", ["--memory-format", "channels_last"], "--memory-format is for --backend torch only"),
+    ("tf", ["--memory-format", "contiguous"], "--memory-format is for --backend torch only"),
+    ("jax", ["--compile"], "--compile is for --backend torch only"),
+    ("tf", ["--no-compile"], "--compile is for --backend torch only"),
+    ("jax", ["--xla"], "--xla is for --backend tf only"),
+    ("torch", ["--no-xla"], "--xla is for --backend tf only"),
+]
+
+
+@pytest.mark.parametrize(
+    "backend, extra, words", WRONG_BACKEND, ids=[f"{b} {' '.join(a)}" for b, a, _ in WRONG_BACKEND]
+)
+def test_an_option_of_another_backend_is_refused(capsys, tmp_path, files, backend, extra, words):
+    out = tmp_path / "run"
+    argv = train_argv(*files, out, *extra)
+    argv[argv.index("--backend") + 1] = backend
+    code, _, err = effnet(capsys, argv)
+    assert_one_line_error(code, err, words)
+    assert not out.exists()
+
+
+def test_help_describes_the_execution_options(capsys):
+    code, out, _ = effnet(capsys, ["train", "--help"])
+    assert code == 0
+    for option in (
+        "--precision {fp32,bf16,fp16}",
+        "--memory-format",
+        "--compile, --no-compile",
+        "--xla, --no-xla",
+    ):
+        assert option in out, option
+    assert "loss scaling" in out
+
+
+def test_execution_is_recorded_and_may_change_on_resume(capsys, tmp_path, files, monkeypatch):
+    from effnet.execution import Execution
+
+    from .tiny_runs import FakeEngine
+
+    use_fake_engine(monkeypatch)
+    out = tmp_path / "run"
+    monkeypatch.setattr(FakeEngine, "execution", Execution(precision="bf16"))
+    code, stdout, err = effnet(capsys, train_argv(*files, out))
+    assert code == 0, err
+    state = json.loads((checkpoint.latest(out / "checkpoints") / "state.json").read_text())
+    assert state["execution"] == {"precision": "bf16"}
+    assert [r["execution"] for r in state["history"]] == [{"precision": "bf16"}] * 2
+    monkeypatch.setattr(FakeEngine, "execution", Execution(precision="fp32"))
+    code, stdout, err = effnet(capsys, train_argv(*files, out, "--resume"))
+    assert code == 0, err
+    assert "resumed with another execution: precision bf16 -> fp32" in stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from effnet.execution import Execution
 from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
@@ -132,6 +133,7 @@ class FakeEngine:
     name = "fake"
     process = (0, 1)
     replicas = 1
+    execution = Execution(precision="fp32")
 
     def __init__(self, ms: ModelSpec, seed: int, loss_at: Callable[[int], float]) -> None:
         self.ms, self.seed, self.loss_at, self.step, self.dropout = ms, seed, loss_at, 0, 0.0
@@ -172,7 +174,14 @@ def use_fake_engine(
     """Make ``effnet train`` (any ``--backend``) drive a :class:`FakeEngine`."""
     from effnet.training import loop
 
-    def create(backend: str, ms: ModelSpec, rec: Recipe, seed: int, devices: int | None = None) -> FakeEngine:
+    def create(
+        backend: str,
+        ms: ModelSpec,
+        rec: Recipe,
+        seed: int,
+        devices: int | None = None,
+        execution: Execution | None = None,
+    ) -> FakeEngine:
         return FakeEngine(ms, seed, loss_at)
 
     monkeypatch.setattr(loop, "create", create)
