@@ -196,6 +196,8 @@ def _epoch(
         randaug_layers=rec.randaug_layers,
         mixup_alpha=stage.mixup_alpha,
         label_smoothing=rec.label_smoothing,
+        augment=stage.augment,
+        cutmix_alpha=stage.cutmix_alpha,
         seed=cfg.seed,
         epoch=epoch,
         workers=cfg.workers,
