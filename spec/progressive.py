@@ -4,8 +4,11 @@ Both rules are data in the family files (``schedules.paper`` / ``schedules.code`
 this module only interpolates. For stage i of M over E epochs:
 
 - epochs ``[int(i/M * E), int((i+1)/M * E))`` (AUTOML-V2 main_tf2.py; the paper's ~87 epochs each);
-- regularisers (RandAugment magnitude, mixup alpha, dropout): ``lo + (hi - lo) * i/(M-1)``
+- regularisers (RandAugment magnitude, mixup alpha, cutmix alpha, dropout): ``lo + (hi - lo) * i/(M-1)``
   (paper Algorithm 1; the code's ``np.linspace``);
+- augmentation policy (``augment``): ``randaugment`` (at the stage's magnitude) or ``autoaugment``
+  (policy v0, which takes no magnitude), the same for every stage; an endpoint without one means
+  ``randaugment``, one without ``cutmix_alpha`` means no cutmix;
 - image size: ``size_positions: from_min`` -> ``lo + (hi - lo) * i/(M-1)`` (paper), ``after_min`` ->
   ``int(lo + (hi - lo) * (i+1)/M)`` (code: the first stage is already above the minimum).
 
@@ -23,6 +26,7 @@ from .resolve import FamilySource, family_of, model_config
 
 Rule = Literal["paper", "code"]
 RULES: tuple[Rule, ...] = ("paper", "code")
+AUGMENTS: tuple[str, ...] = ("randaugment", "autoaugment")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Stage:
     randaug_magnitude: float
     mixup_alpha: float
     dropout: float
+    augment: str = "randaugment"  # one of AUGMENTS
+    cutmix_alpha: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +92,8 @@ def schedule(
                 randaug_magnitude=_lerp(ends["randaug_magnitude"], t, value),
                 mixup_alpha=_lerp(ends["mixup_alpha"], t, value),
                 dropout=_lerp(ends["dropout"], t, value),
+                augment=ends.get("augment", "randaugment"),
+                cutmix_alpha=_lerp(ends.get("cutmix_alpha", [0, 0]), t, value),
             )
         )
     return tuple(stages)

@@ -47,6 +47,10 @@ AutoContrast,  no parameter                                 PIL ``ImageOps``
 Equalize
 =============  ===========================================  ==========================================
 
+Two more ops serve AutoAugment only (:mod:`training.autoaugment`; not drawn by RandAugment): Invert
+(``255 - x``, no parameter) and SolarizeAdd (add ``int(110 f)`` to every value below 128, clipped at
+255; AUTOML-V2 ``solarize_add`` and its ``level_to_arg``, the same at every magnitude).
+
 Where these differ from automl, it is so that a larger magnitude always means a stronger
 distortion and magnitude 0 means none: automl's enhance factor ``1.8 f + 0.1`` is 0.1 (nearly
 black/grey) at 0, its posterize keeps ``int(4 f)`` bits (0 bits, a black image, at 0) and its
@@ -70,7 +74,8 @@ weights summing to 1, so their order does not matter.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -230,6 +235,19 @@ def _equalize(img: Image.Image, f: float, rng: np.random.Generator) -> Image.Ima
     return ImageOps.equalize(img)
 
 
+def _invert(img: Image.Image, f: float, rng: np.random.Generator) -> Image.Image:
+    return ImageOps.invert(img)
+
+
+def _solarize_add(img: Image.Image, f: float, rng: np.random.Generator) -> Image.Image:
+    addition = int(110.0 * f)
+    if addition == 0:
+        return img
+    pixels = np.asarray(img)
+    added = np.minimum(pixels.astype(np.int16) + addition, 255).astype(np.uint8)
+    return Image.fromarray(np.where(pixels < 128, added, pixels), img.mode)
+
+
 _OPS: dict[str, Op] = {
     "AutoContrast": _autocontrast,
     "Equalize": _equalize,
@@ -246,6 +264,8 @@ _OPS: dict[str, Op] = {
     "TranslateY": _translate_y,
 }
 assert tuple(_OPS) == RANDAUG_OPS
+# every op by name, RandAugment's and AutoAugment's extra two; ``OPS[name](img, magnitude / 10, rng)``
+OPS: Mapping[str, Op] = MappingProxyType({**_OPS, "Invert": _invert, "SolarizeAdd": _solarize_add})
 
 
 def apply_op(img: Image.Image, name: str, magnitude: float, rng: np.random.Generator) -> Image.Image:

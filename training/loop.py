@@ -55,6 +55,7 @@ class RunConfig:
     lr_per_256: float | None = None  # overrides the spec recipe's peak learning rate per 256 images
     init: str = "fan_in"  # spec.init scheme of the starting weights
     keep_checkpoints: int = 3  # the last N epoch checkpoints are kept, and the best
+    stages: tuple[Stage, ...] | None = None  # instead of spec.schedule(model, rule) (experiment arms)
     spec_file: Path | None = None  # a user's family file (with training: and schedules:) for --model
     # how the step executes (effnet.execution; None: the device's default)
     precision: str | None = None  # fp32, bf16, fp16
@@ -88,7 +89,7 @@ def run(cfg: RunConfig) -> dict[str, Any]:
         init=cfg.init,
         file=cfg.spec_file,
     )
-    stages = spec.schedule(cfg.model, cfg.rule, epochs=rec.epochs, file=cfg.spec_file)
+    stages = cfg.stages or spec.schedule(cfg.model, cfg.rule, epochs=rec.epochs, file=cfg.spec_file)
     ckpt_root = cfg.out / resume.CHECKPOINTS
     last = resume.start_from(cfg.out, cfg.resume)  # refuses before anything is built or written
     state = _resume_state(cfg, ms, rec, last) if last is not None else None
@@ -217,6 +218,8 @@ def _epoch(
         randaug_layers=rec.randaug_layers,
         mixup_alpha=stage.mixup_alpha,
         label_smoothing=rec.label_smoothing,
+        augment=stage.augment,
+        cutmix_alpha=stage.cutmix_alpha,
         seed=cfg.seed,
         epoch=epoch,
         workers=cfg.workers,

@@ -1,15 +1,18 @@
 """The input pipeline: samples -> decoded, augmented, preprocessed NHWC float32 batches.
 
 One :class:`Pipeline` is one epoch at one progressive-learning stage. The trainer takes the stage
-from ``spec.schedule`` and passes its ``image_size``, ``randaug_magnitude`` and ``mixup_alpha``
-here; the pipeline interpolates nothing. Every :class:`Batch` carries ``settings``, what was
-actually applied, so a log (or a test) can check that the schedule was followed.
+from ``spec.schedule`` and passes its ``image_size``, ``augment``, ``randaug_magnitude``,
+``mixup_alpha`` and ``cutmix_alpha`` here; the pipeline interpolates nothing. Every :class:`Batch`
+carries ``settings``, what was actually applied, so a log (or a test) can check that the schedule
+was followed.
 
 Training (``train=True``), per sample: random-resized crop to ``image_size`` (bilinear), random
-horizontal flip, RandAugment (``randaug_layers`` ops at ``randaug_magnitude``); then per batch:
-preprocessing ``x * scale + offset`` (the model's :class:`spec.Preprocessing`), soft labels with
-``label_smoothing``, and mixup with ``mixup_alpha`` (see :mod:`training.augment`). The order
-(crop -> resize -> flip -> RandAugment) is AUTOML-V2 ``preprocess_for_train``'s.
+horizontal flip, then ``augment``: RandAugment (``randaug_layers`` ops at ``randaug_magnitude``) or
+AutoAugment policy v0 (:mod:`training.autoaugment`); then per batch: preprocessing ``x * scale +
+offset`` (the model's :class:`spec.Preprocessing`), soft labels with ``label_smoothing``, and mixup
+with ``mixup_alpha`` and/or CutMix with ``cutmix_alpha`` (with both, mixup on the first half of the
+batch and CutMix on the second, as automl; see :mod:`training.augment`, :mod:`training.cutmix`). The
+order (crop -> resize -> flip -> augment) is AUTOML-V2 ``preprocess_for_train``'s.
 
 Evaluation (``train=False``): no shuffle, centre crop (crop_pct 0.875) resized to ``image_size``,
 no augmentation and no mixing (``settings`` records magnitude 0 and alpha 0), and the last partial
@@ -18,7 +21,8 @@ batch is kept. Labels are still smoothed if ``label_smoothing`` is given (``y``)
 
 Determinism: the epoch's order is a permutation drawn from ``(seed, epoch)``; sample ``i``'s
 augmentation RNG (of ``samples[i]``, whatever its position or shard) from ``(seed, epoch, i)``;
-global batch ``b``'s mixup from ``(seed, epoch, b)``. Batches are therefore identical for any
+global batch ``b``'s mixup from ``(seed, epoch, b)``; sample ``i``'s CutMix box from ``(seed, epoch, i)``
+(another stream than its augmentation). Batches are therefore identical for any
 number of ``workers`` and for any ``prefetch``.
 
 Sharding (data parallel): ``shard=(rank, world)``. The global batch is ``batch_size * world``
@@ -73,12 +77,15 @@ from .augment import (
     random_resized_crop_box,
     soft_labels,
 )
+from .autoaugment import auto_augment
+from .cutmix import cutmix, cutmix_box, split_for_mixing
 from .dataset import Sample
 from .errors import DataError, one_line
 
 MAX_SUBSTITUTES = 16  # undecodable samples in a row before an epoch gives up
 # stream tags keep the RNG streams of shuffling, per-sample augmentation and mixup independent
-_SHUFFLE, _SAMPLE, _MIX = 0x5EED, 0xA116, 0x313C
+_SHUFFLE, _SAMPLE, _MIX, _CUT = 0x5EED, 0xA116, 0x313C, 0xC07
+AUGMENTS = ("randaugment", "autoaugment")
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,8 @@ class Pipeline:
         randaug_layers: int = 2,
         mixup_alpha: float = 0.0,
         label_smoothing: float = 0.0,
+        augment: str = "randaugment",
+        cutmix_alpha: float = 0.0,
         seed: int = 0,
         epoch: int = 0,
         workers: int | None = None,
@@ -128,6 +137,8 @@ class Pipeline:
                 f"randaug_magnitude must be in [0, {MAX_MAGNITUDE:g}], got {randaug_magnitude}",
             ),
             (mixup_alpha >= 0, f"mixup_alpha must be >= 0, got {mixup_alpha}"),
+            (cutmix_alpha >= 0, f"cutmix_alpha must be >= 0, got {cutmix_alpha}"),
+            (augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {augment!r}"),
             (0 <= label_smoothing < 1, f"label_smoothing must be in [0, 1), got {label_smoothing}"),
             (seed >= 0 and epoch >= 0, f"seed and epoch must be >= 0, got {seed}, {epoch}"),
             (workers is None or workers >= 0, f"workers must be >= 0, got {workers}"),
@@ -148,6 +159,8 @@ class Pipeline:
         self.randaug_magnitude = float(randaug_magnitude) if train else 0.0
         self.randaug_layers = randaug_layers if train else 0
         self.mixup_alpha = float(mixup_alpha) if train else 0.0
+        self.cutmix_alpha = float(cutmix_alpha) if train else 0.0
+        self.augment = augment if train else "none"
         self.label_smoothing = float(label_smoothing)
         self.seed, self.epoch = seed, epoch
         self.rank, self.world = rank, world
@@ -175,9 +188,11 @@ class Pipeline:
         """What this pipeline applies to every batch (each :class:`Batch` adds its own details)."""
         return {
             "image_size": self.image_size,
+            "augment": self.augment,
             "randaug_magnitude": self.randaug_magnitude,
             "randaug_layers": self.randaug_layers,
             "mixup_alpha": self.mixup_alpha,
+            "cutmix_alpha": self.cutmix_alpha,
             "label_smoothing": self.label_smoothing,
             "train": self.train,
             "seed": self.seed,
@@ -284,7 +299,10 @@ class Pipeline:
             ) from err
         if self.train:
             out = random_flip(out, rng)
-            out = rand_augment(out, self.randaug_layers, self.randaug_magnitude, rng)
+            if self.augment == "autoaugment":
+                out = auto_augment(out, rng)
+            else:
+                out = rand_augment(out, self.randaug_layers, self.randaug_magnitude, rng)
         return out
 
     # --- per batch ---
@@ -292,14 +310,34 @@ class Pipeline:
     def _finish(self, b: int, idx: np.ndarray, x: np.ndarray) -> Batch:
         labels = np.fromiter((self.samples[int(i)].label for i in idx), dtype=np.int64, count=len(idx))
         y = soft_labels(labels, self.num_classes, self.label_smoothing)
-        lam = 1.0
-        if self.mixup_alpha > 0 and len(idx) > 0:
+        lam, areas = 1.0, np.zeros(0)
+        mix, cut = split_for_mixing(len(idx), self.mixup_alpha, self.cutmix_alpha)
+        if mix.stop > mix.start:
             # lam is the global batch's (shared by all ranks); partners are drawn within this rank's slice
             lam_rng = np.random.default_rng((self.seed, self.epoch, b, _MIX))
             lam = float(lam_rng.beta(self.mixup_alpha, self.mixup_alpha))
             perm_rng = np.random.default_rng((self.seed, self.epoch, b, _MIX, self.rank, self.world))
-            x, y, lam = mixup(x, y, self.mixup_alpha, perm_rng, lam=lam)
-        settings = {**self.settings, "batch_index": b, "mixup_lambda": lam}
+            x[mix], y[mix], lam = mixup(x[mix], y[mix], self.mixup_alpha, perm_rng, lam=lam)
+        if cut.stop > cut.start:
+            size = self.image_size
+            boxes = [
+                cutmix_box(
+                    size,
+                    size,
+                    self.cutmix_alpha,
+                    np.random.default_rng((self.seed, self.epoch, int(i), _CUT)),
+                )
+                for i in idx[cut]
+            ]
+            perm_rng = np.random.default_rng((self.seed, self.epoch, b, _CUT, self.rank, self.world))
+            x[cut], y[cut], areas = cutmix(x[cut], y[cut], boxes, perm_rng.permutation(cut.stop - cut.start))
+        settings = {
+            **self.settings,
+            "batch_index": b,
+            "mixup_lambda": lam,
+            "mixup_rows": mix.stop - mix.start,
+            "cutmix_areas": [round(float(a), 6) for a in areas],
+        }
         return Batch(x=x, y=y, labels=labels, settings=settings)
 
 

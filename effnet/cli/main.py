@@ -21,10 +21,28 @@ from effnet.training.errors import DataError, TrainError
 from effnet.weights_convert import WeightsError
 from effnet.weights_convert.export_meta import ExportError
 
-from . import backends_cmd, bench_cmd, conformance_cmd, convert_cmd, export_cmd, spec_cmd, train_cmd
+from . import (
+    backends_cmd,
+    bench_cmd,
+    conformance_cmd,
+    convert_cmd,
+    experiment_cmd,
+    export_cmd,
+    spec_cmd,
+    train_cmd,
+)
 from .errors import UsageError, describe
 
-COMMANDS = (spec_cmd, convert_cmd, export_cmd, conformance_cmd, train_cmd, bench_cmd, backends_cmd)
+COMMANDS = (
+    spec_cmd,
+    convert_cmd,
+    export_cmd,
+    conformance_cmd,
+    train_cmd,
+    experiment_cmd,
+    bench_cmd,
+    backends_cmd,
+)
 USER_ERRORS: tuple[type[BaseException], ...] = (
     SpecError,
     WeightsError,

@@ -234,11 +234,14 @@ def run_schedule(args: argparse.Namespace) -> int:
         )
         return 0
     print(f"{args.name}: progressive learning, rule {args.rule!r}\n")
-    print(f"{'stage':<6}{'epochs':>12}{'image':>7}{'randaug':>9}{'mixup':>8}{'dropout':>9}")
+    print(f"{'stage':<6}{'epochs':>12}{'image':>7}  {'augment':<22}{'mixup':>7}{'CutMix':>8}{'dropout':>9}")
     for s in stages:
+        augment = f"RandAugment m={s.randaug_magnitude:.3g}"
+        if s.augment == "autoaugment":
+            augment = "AutoAugment v0"
         print(
-            f"{s.index:<6}{f'{s.epoch_start}-{s.epoch_end - 1}':>12}{s.image_size:>7}"
-            f"{s.randaug_magnitude:>9.3g}{s.mixup_alpha:>8.3g}{s.dropout:>9.3g}"
+            f"{s.index:<6}{f'{s.epoch_start}-{s.epoch_end - 1}':>12}{s.image_size:>7}  {augment:<22}"
+            f"{s.mixup_alpha:>7.3g}{s.cutmix_alpha:>8.3g}{s.dropout:>9.3g}"
         )
     print(f"\nsource: {cite}")
     return 0

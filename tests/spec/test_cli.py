@@ -55,6 +55,8 @@ def test_schedule_table_and_json(capsys):
     _, out, _ = run(capsys, "spec", "schedule", "efficientnetv2-s", "--json")
     stages = json.loads(out)["stages"]
     assert [s["image_size"] for s in stages] == [128, 185, 242, 300]
+    _, out, _ = run(capsys, "spec", "schedule", "efficientnetv2-b0", "--rule", "code")
+    assert "AutoAugment v0" in out and "CutMix" in out
 
 
 def test_user_file(capsys, write_yaml):

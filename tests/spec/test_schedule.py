@@ -38,6 +38,23 @@ def test_code_rule_regularisation_and_fixed_dropout():
     ]
 
 
+@pytest.mark.parametrize("name", V2)
+def test_code_rule_augment_and_cutmix(name):
+    """automl: B0-B3 use AutoAugment v0, S/M/L/XL RandAugment; cutmix alpha follows mixup's schedule."""
+    code = spec.schedule(name, "code")
+    expected = "autoaugment" if name[-2] == "b" else "randaugment"
+    assert {s.augment for s in code} == {expected}
+    assert [s.cutmix_alpha for s in code] == [s.mixup_alpha for s in code]
+    paper = spec.schedule(name, "paper")  # Table 6: RandAugment and mixup only
+    assert {s.augment for s in paper} == {"randaugment"} and {s.cutmix_alpha for s in paper} == {0.0}
+
+
+def test_v1_trains_with_autoaugment():
+    for rule in spec.progressive.RULES:
+        (stage,) = spec.schedule("efficientnet-b0", rule)
+        assert stage.augment == "autoaugment" and stage.cutmix_alpha == 0.0
+
+
 @pytest.mark.parametrize(
     "name, size, ram, mixup, dropout",
     [

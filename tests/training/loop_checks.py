@@ -54,6 +54,8 @@ def check_schedule_resume_determinism(backend: str, tmp_path: Path) -> None:
         assert record["applied"]["image_size"] == stage.image_size
         assert record["applied"]["randaug_magnitude"] == stage.randaug_magnitude
         assert record["applied"]["mixup_alpha"] == stage.mixup_alpha
+        assert record["applied"]["augment"] == stage.augment
+        assert record["applied"]["cutmix_alpha"] == stage.cutmix_alpha
         assert record["applied"]["dropout"] == pytest.approx(stage.dropout)
     assert summary["final_eval_image_size"] == spec.resolve(MODEL).image_size.eval
     assert (cfg.out / "progress.png").read_bytes()[:4] == b"\x89PNG"

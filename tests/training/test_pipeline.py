@@ -145,6 +145,36 @@ def test_mixup_alpha_positive_mixes_rows_summing_to_one(data: ImageFolder) -> No
     assert mixed > 0
 
 
+def test_mixup_and_cutmix_each_take_half_the_batch(data: ImageFolder) -> None:
+    """automl: with both alphas on, mixup mixes the first half and CutMix the second."""
+    plain = _all(_pipe(data, batch_size=6, seed=3))
+    both = _all(_pipe(data, batch_size=6, seed=3, mixup_alpha=0.5, cutmix_alpha=0.5))
+    pasted = 0
+    for a, b in zip(plain, both, strict=True):
+        s = b.settings
+        assert s["mixup_rows"] == 3 and len(s["cutmix_areas"]) == 3 and s["cutmix_alpha"] == 0.5
+        assert np.allclose(b.y.sum(1), 1.0, atol=1e-6) and np.array_equal(a.labels, b.labels)
+        for row, area in zip(range(3, 6), s["cutmix_areas"], strict=True):
+            own = b.y[row, b.labels[row]]  # keeps 1 - area of its label (more if the partner shares it)
+            assert own >= 1 - area - 1e-6
+            changed = np.any(a.x[row] != b.x[row], axis=-1).mean()  # pixels that took a partner's
+            assert changed <= area + 1e-9
+            pasted += area > 0
+    assert pasted > 0
+
+
+def test_autoaugment_replaces_randaugment(data: ImageFolder) -> None:
+    plain = _all(_pipe(data, seed=1))
+    auto = _all(_pipe(data, seed=1, augment="autoaugment", randaug_magnitude=9))
+    again = _all(_pipe(data, seed=1, augment="autoaugment", workers=0))  # magnitude unused by the policy
+    assert _same(auto, again) and not _same(auto, plain)
+    assert auto[0].settings["augment"] == "autoaugment"
+    evaluation = next(iter(_pipe(data, train=False, augment="autoaugment", cutmix_alpha=0.5)))
+    assert evaluation.settings["augment"] == "none" and evaluation.settings["cutmix_areas"] == []
+    with pytest.raises(ValueError, match="augment must be one of"):
+        _pipe(data, augment="trivialaugment")
+
+
 @pytest.mark.parametrize("world", [2, 3])
 def test_shards_concatenate_to_the_single_process_batch(data: ImageFolder, world: int) -> None:
     kw = dict(randaug_magnitude=10, label_smoothing=0.1, seed=1, epoch=2, batch_size=2)

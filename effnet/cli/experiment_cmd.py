@@ -1,0 +1,95 @@
+"""``effnet experiment progressive``: the progressive-learning ablation (see ``training.experiment``)."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from effnet import backends
+
+from .errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="experiments built on the trainer")
+    cmds = p.add_subparsers(dest="experiment_command", required=True, metavar="EXPERIMENT")
+    pr = cmds.add_parser(
+        "progressive",
+        help="fixed small / fixed large / progressive / progressive + adaptive regularisation, per rule",
+    )
+    pr.add_argument("--backend", choices=backends.names(trains=True), required=True)
+    pr.add_argument("--model", required=True, help="spec model name, e.g. efficientnetv2-b0")
+    pr.add_argument("--data", default="builtin", help="an ImageFolder root or 'builtin' (default)")
+    pr.add_argument("--epochs", type=int, required=True, help="epochs of every arm")
+    pr.add_argument(
+        "--seeds", default="1", help="N: seeds 0..N-1; or a comma-separated list, e.g. 0,3 (default 1)"
+    )
+    pr.add_argument("--rules", default="paper,code", help="schedule rules, comma-separated (default both)")
+    pr.add_argument("--arms", help="arm kinds, comma-separated (default all four)")
+    pr.add_argument("--batch-size", type=int, default=32, help="the global batch")
+    pr.add_argument(
+        "--lr-per-256", type=float, help="peak learning rate per 256 images (default: the spec's)"
+    )
+    pr.add_argument("--init", choices=("fan_in", "automl"), default="fan_in")
+    pr.add_argument("--workers", type=int, help="decoding threads (default: all cores)")
+    pr.add_argument("--file", type=Path, help="a user's architecture YAML instead of the built-in spec")
+    pr.add_argument("--out", type=Path, default=Path("runs/progressive"))
+    pr.add_argument("--progress", action="store_true", help="show each run's progress bars")
+    pr.set_defaults(run=run_progressive)
+
+
+def seeds_of(text: str) -> tuple[int, ...]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(
+            f"--seeds must be a count or a comma-separated list of integers, got {text!r}"
+        ) from None
+    if "," not in text:
+        values = list(range(values[0])) if values else []
+    if not values or min(values) < 0 or len(set(values)) != len(values):
+        raise UsageError(f"--seeds must name at least one distinct seed >= 0, got {text!r}")
+    return tuple(values)
+
+
+def run_progressive(args: argparse.Namespace) -> int:
+    from effnet.spec.progressive import RULES
+    from effnet.training.arms import ARMS
+    from effnet.training.builtin import ensure_builtin
+    from effnet.training.experiment import ExperimentConfig, ExperimentError, run_experiment
+
+    rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
+    arms = tuple(a.strip() for a in args.arms.split(",") if a.strip()) if args.arms else ARMS
+    for values, known, what in ((rules, RULES, "--rules"), (arms, ARMS, "--arms")):
+        unknown = [v for v in values if v not in known]
+        if unknown or not values:
+            raise UsageError(f"{what}: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(known)}")
+    data = ensure_builtin() if args.data == "builtin" else Path(args.data)
+    cfg = ExperimentConfig(
+        backend=args.backend,
+        model=args.model,
+        data=data,
+        out=args.out,
+        epochs=args.epochs,
+        seeds=seeds_of(args.seeds),
+        rules=rules,
+        arms=arms,
+        batch_size=args.batch_size,
+        lr_per_256=args.lr_per_256,
+        init=args.init,
+        workers=args.workers,
+        spec_file=args.file,
+        progress=args.progress,
+        extra={"command": shlex.join(["effnet", *sys.argv[1:]])},
+    )
+    try:
+        results = run_experiment(cfg)
+    except ExperimentError as err:
+        print(f"effnet: error: {err}", file=sys.stderr)
+        return 1
+    print(f"\n{(args.out / 'results.md').read_text()}")
+    files = ("results.json", "results.md", "accuracy_vs_time.png")
+    print("results: " + ", ".join(str(args.out / f) for f in files))
+    return 0 if results["arms"] else 1
