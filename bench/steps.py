@@ -11,7 +11,6 @@ keras.applications on the TensorFlow and on the JAX backend). Each is measured i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +19,10 @@ import numpy as np
 from effnet import backends, malloc, spec
 from effnet.spec import ModelSpec
 
+from .engine_steps import ENGINE_MODES, TIMM_MODES
+from .timing import Step
+
 LR = 0.01
-
-
-@dataclass(frozen=True)
-class Step:
-    run: Callable[[], Any]
-    sync: Callable[[Any], Any]
 
 
 def synthetic(ms: ModelSpec, batch: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -102,6 +98,18 @@ def reference_torch_model(ms: ModelSpec) -> Any:
         return timm.create_model(
             spec.implementation_name(ms.name, "timm_tf"), pretrained=False, num_classes=ms.num_classes
         )
+
+
+def timm_bare(
+    ms: ModelSpec, x: np.ndarray, y: np.ndarray, mode: str, kind: str, device: str, precision: str
+) -> Step:
+    """The bare step on timm's model of the architecture (``engine_steps.timm_name``)."""
+    import timm
+
+    from .engine_steps import timm_name
+
+    net = timm.create_model(timm_name(ms), pretrained=False, num_classes=ms.num_classes)
+    return _torch_module_step(net, x, y, mode, kind, device, precision)
 
 
 def reference_torch_label(ms: ModelSpec) -> str:
@@ -208,9 +216,23 @@ class Impl:
     env: dict[str, str]  # environment of its worker process (KERAS_BACKEND)
     modes: tuple[str, ...]
     factory: str  # "module:function" (effnet.backends.load) returning a Step
+    engine_modes: tuple[str, ...] = ()  # modes with a training-engine step (bench.engine_steps)
+    engine: str | None = None  # "module:function" returning that Step
 
     def step(self, *args: Any) -> Step:
         return backends.load(self.factory)(*args)
+
+    def engine_step(self, *args: Any, data: str | None = None) -> Step:
+        assert self.engine is not None, f"{self.name} has no engine step"
+        return backends.load(self.engine)(*args, data=data)
+
+    def modes_for(self, step: str) -> tuple[str, ...]:
+        """The modes this implementation is measured in for ``step`` (bare, engine, end-to-end)."""
+        if step == "bare":
+            return self.modes
+        if step == "end-to-end" and not self.ours:
+            return ()
+        return self.engine_modes
 
 
 # the references each of our backends is measured against
@@ -222,6 +244,16 @@ REFERENCES: tuple[Impl, ...] = (
         {},
         ("eager NCHW", "eager channels_last"),
         f"{__name__}:torch_reference",
+    ),
+    Impl(
+        "timm",
+        False,
+        "torch",
+        {},
+        TIMM_MODES,
+        f"{__name__}:timm_bare",
+        TIMM_MODES,
+        "effnet.bench.engine_steps:timm_train_py",
     ),
     Impl(
         "keras-tf",
@@ -238,7 +270,16 @@ REFERENCES: tuple[Impl, ...] = (
 def _implementations() -> dict[str, Impl]:
     """Ours (every registered backend with bench steps, ``effnet.backends``), then the references."""
     ours = {
-        b.name: Impl(b.name, True, b.name, dict(b.env), b.bench_modes, b.bench)
+        b.name: Impl(
+            b.name,
+            True,
+            b.name,
+            dict(b.env),
+            b.bench_modes,
+            b.bench,
+            tuple(m for m in b.bench_modes if m in ENGINE_MODES.get(b.name, {})),
+            f"effnet.bench.engine_steps:{b.name}_ours" if b.name in ENGINE_MODES else None,
+        )
         for b in backends.registry().values()
         if b.bench is not None
     }

@@ -11,6 +11,14 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Step:
+    """What is timed: ``run()`` does one step; ``sync(out)`` waits until its work is done."""
+
+    run: Callable[[], Any]
+    sync: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
 class Timing:
     compile_s: float  # first call (trace + compile + one step)
     step_s: float  # median seconds per step

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import platform
+import resource
 import sys
 from typing import Any
 
@@ -16,9 +17,18 @@ from .timing import measure
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
     impl = IMPLS[request["impl"]]
-    ms = spec.resolve(request["model"], dropout=0.0, drop_path={"rate": 0.0})
+    step_kind = request.get("step", "bare")
+    classes = {"num_classes": request["num_classes"]} if request.get("num_classes") else {}
+    if step_kind == "bare":  # the minimal step: no regularization
+        ms = spec.resolve(request["model"], dropout=0.0, drop_path={"rate": 0.0}, **classes)
+    else:  # the training engine's step: the spec's dropout and stochastic depth
+        ms = spec.resolve(request["model"], **classes)
     x, y = synthetic(ms, request["batch"], request["size"])
-    step = impl.step(ms, x, y, request["mode"], request["kind"], request["device"], request["precision"])
+    args = (ms, x, y, request["mode"])
+    if step_kind == "bare":
+        step = impl.step(*args, request["kind"], request["device"], request["precision"])
+    else:
+        step = impl.engine_step(*args, request["device"], request["precision"], data=request.get("data"))
     t = measure(step.run, step.sync, steps=request["steps"], repeats=request["repeats"])
     return {
         **request,
@@ -26,8 +36,22 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         "step_s": t.step_s,
         "repeats_s": list(t.repeats),
         "images_per_s": t.images_per_s(request["batch"]),
+        "peak_memory_bytes": peak_memory(request["device"]),
         "versions": versions(request["impl"]),
     }
+
+
+def peak_memory(device: str) -> int | None:
+    """Peak bytes: on a GPU what the framework allocated on the device; on a CPU the process's peak
+    resident set size (everything: framework, model, data, step)."""
+    if device == "cpu":
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_initialized():
+        return int(sys.modules["torch"].cuda.max_memory_allocated())
+    if "jax" in sys.modules:
+        stats = sys.modules["jax"].devices()[0].memory_stats() or {}
+        return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
+    return None
 
 
 def versions(impl: str) -> dict[str, str]:

@@ -9,8 +9,11 @@ from effnet import backends
 
 from .errors import UsageError
 
-REFERENCE_IMPLS = ("torchvision", "keras-tf", "keras-jax")  # bench.steps.REFERENCES
-DEFAULT_IMPLS = ",".join((*(b.name for b in backends.registry().values() if b.bench), *REFERENCE_IMPLS))
+REFERENCE_IMPLS = ("torchvision", "keras-tf", "keras-jax")  # bench.steps.REFERENCES, bare steps
+ENGINE_REFERENCE_IMPLS = ("timm",)  # the references with a training-engine step (timm's train.py)
+OURS = tuple(b.name for b in backends.registry().values() if b.bench)
+DEFAULT_IMPLS = ",".join((*OURS, *REFERENCE_IMPLS))
+DEFAULT_ENGINE_IMPLS = ",".join((*OURS, *ENGINE_REFERENCE_IMPLS))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +23,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         c = cmds.add_parser(kind, help=f"{text} per implementation and execution mode")
         c.add_argument(
             "--backends",
-            default=DEFAULT_IMPLS,
-            help=f"comma-separated implementations: ours and the references; default {DEFAULT_IMPLS} "
-            "(`effnet bench modes` lists each one's modes)",
+            help=f"comma-separated implementations: ours and the references; default {DEFAULT_IMPLS}"
+            + (f" ({DEFAULT_ENGINE_IMPLS} with --step engine)" if kind == "train" else "")
+            + " (`effnet bench modes` lists each one's modes)",
         )
+        if kind == "train":
+            c.add_argument(
+                "--step",
+                choices=("bare", "engine"),
+                default="bare",
+                help="bare: the minimal SGD step; engine: also the step `effnet train` runs (its "
+                "optimizer, EMA, regularization, precision, layout, compilation), side by side",
+            )
+            c.add_argument(
+                "--data",
+                help="with --step engine: also time the engine fed by the real input pipeline on this "
+                "data ('builtin' or an image folder), end to end; every row then uses its class count",
+            )
         c.add_argument("--model", default="efficientnetv2-b0")
         c.add_argument("--sizes", default="128", help="comma-separated image sizes (default 128)")
         c.add_argument("--batch-size", type=int, default=16)
@@ -53,14 +69,33 @@ def run_modes(args: argparse.Namespace) -> int:
     for impl in IMPLS.values():
         kind = "ours" if impl.ours else f"reference for {impl.backend}"
         print(f"{impl.name:12s} {kind:22s} {', '.join(repr(m) for m in impl.modes)}")
+        if impl.engine_modes:
+            modes = ", ".join(repr(m) for m in impl.engine_modes)
+            print(f"{'':12s} {'engine step':22s} {modes}")
     return 0
+
+
+def _class_count(data: str) -> int:
+    """The number of classes of ``--data`` (its folder checked before anything is measured)."""
+    from effnet.bench.engine_steps import data_folder
+    from effnet.training.errors import DataError
+
+    try:
+        return len(data_folder(data).classes)
+    except DataError as err:
+        raise UsageError(f"--data: {err}") from err
 
 
 def run(args: argparse.Namespace) -> int:
     from effnet.bench.run import Plan, markdown, run, write
     from effnet.bench.steps import IMPLS
 
-    impls = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    step = getattr(args, "step", "bare")
+    data = getattr(args, "data", None)
+    if data and step != "engine":
+        raise UsageError("--data times the engine fed by the input pipeline: it needs --step engine")
+    default = DEFAULT_ENGINE_IMPLS if step == "engine" else DEFAULT_IMPLS
+    impls = tuple(b.strip() for b in (args.backends or default).split(",") if b.strip())
     unknown = [i for i in impls if i not in IMPLS]
     if unknown:
         raise UsageError(f"unknown implementation(s) {unknown}; known: {', '.join(IMPLS)}")
@@ -69,10 +104,18 @@ def run(args: argparse.Namespace) -> int:
         known = {m for i in impls for m in IMPLS[i].modes}
         if stray := [m for m in modes if m not in known]:
             raise UsageError(f"--modes: unknown mode(s) {stray}; see `effnet bench modes`")
-        if unmeasured := [i for i in impls if not set(IMPLS[i].modes) & set(modes)]:
+    for kind in ("bare", "engine") if step == "engine" else ("bare",):  # each asked one, each kind
+        unmeasured = [i for i in impls if not set(IMPLS[i].modes_for(kind)) & set(modes or IMPLS[i].modes)]
+        if unmeasured and kind == "bare":
             raise UsageError(
                 f"--modes selects no mode of {', '.join(unmeasured)} (a figure over fewer "
                 "implementations than asked would be partial); see `effnet bench modes`"
+            )
+        if unmeasured:
+            engines = ", ".join(f"{i.name} ({', '.join(i.engine_modes)})" for i in IMPLS.values() if i.engine)
+            raise UsageError(
+                f"--step engine: no engine step for {', '.join(unmeasured)} in the selected modes (a "
+                f"figure over fewer implementations than asked would be partial); engine steps: {engines}"
             )
     plan = Plan(
         args.kind,
@@ -86,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
         args.repeats,
         modes,
         args.rounds,
+        step,
+        data,
+        _class_count(data) if data else None,
     )
     result = run(plan, timeout=args.timeout, progress=not args.no_progress)
     print(markdown(result))

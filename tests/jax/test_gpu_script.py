@@ -15,8 +15,21 @@ def test_gpu_script_on_cpu(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    for precision in ("bf16", "fp32"):
-        result = json.loads((tmp_path / f"train_efficientnetv2-b0_cpu_{precision}.json").read_text())
-        assert {r["impl"] for r in result["rows"]} == {"torch", "jax"}
-        assert all("error" not in r and r["images_per_s"] > 0 for r in result["rows"])
+    # bf16: our engines and timm's train.py step, bare, engine and end to end; fp32 (on CPU): ours only
+    bf16 = {(i, s) for i in ("torch", "jax", "timm") for s in ("bare", "engine", "end-to-end")}
+    for precision, expected in (
+        ("bf16", bf16 - {("timm", "end-to-end")}),
+        ("fp32", {(i, s) for i in ("torch", "jax") for s in ("bare", "engine")}),
+    ):
+        result = json.loads((tmp_path / f"train_efficientnetv2-b0_cpu_{precision}_engine.json").read_text())
+        rows = {(r["impl"], r["step"]): r for r in result["rows"]}
+        assert set(rows) == expected
+        for r in rows.values():
+            assert "error" not in r and r["images_per_s"] > 0 and r["peak_memory_bytes"] > 0
+        cell = result["summary"]["per_size"]["33"]
+        assert cell["engine"]["parity"] >= 1.0
+        assert "torch engine / bare" in cell["ratios"] and "jax engine / bare" in cell["ratios"]
+    summary = json.loads((tmp_path / "train_efficientnetv2-b0_cpu_bf16_engine.json").read_text())["summary"]
+    assert "torch vs timm" in summary["per_size"]["33"]["engine"]["ours_over_reference"]
+    assert "jax end-to-end / engine" in summary["per_size"]["33"]["ratios"]
     assert "torch" in (tmp_path / "device.txt").read_text()

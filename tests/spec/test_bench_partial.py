@@ -34,7 +34,33 @@ def test_a_failed_implementation_voids_parity():
         {**ok, "impl": "tf", "images_per_s": 50.0},
         {"impl": "jax", "size": 128, "mode": "m", "error": "died"},
     ]
-    cell = summarise(plan, rows)["per_size"]["128"]
+    cell = summarise(plan, rows)["per_size"]["128"]["bare"]
     assert cell["parity"] is None and cell["parity_void"] == "no measurement of jax"
     rows[2] = {**ok, "impl": "jax", "images_per_s": 80.0}
-    assert summarise(plan, rows)["per_size"]["128"]["parity"] == 2.0
+    assert summarise(plan, rows)["per_size"]["128"]["bare"]["parity"] == 2.0
+
+
+def test_engine_parity_and_ratios_are_per_step():
+    plan = Plan("train", ("torch", "jax"), "efficientnetv2-b0", (64,), 4, "fp32", "cpu", 1, 1, step="engine")
+    row = {"size": 64, "mode": "m"}
+    rows = [
+        {**row, "impl": "torch", "step": "bare", "images_per_s": 100.0},
+        {**row, "impl": "jax", "step": "bare", "images_per_s": 50.0},
+        {**row, "impl": "torch", "step": "engine", "images_per_s": 90.0},
+        {**row, "impl": "jax", "step": "engine", "error": "died"},
+    ]
+    cells = summarise(plan, rows)["per_size"]["64"]
+    assert cells["bare"]["parity"] == 2.0
+    assert cells["engine"]["parity"] is None and cells["engine"]["parity_void"] == "no measurement of jax"
+    assert cells["ratios"] == {"torch engine / bare": 0.9}
+
+
+def test_an_implementation_without_an_engine_step_is_refused(capsys):
+    code = main(["bench", "train", "--step", "engine", "--backends", "torch,torchvision", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no engine step for torchvision" in err and err.count("\n") == 1
+
+
+def test_data_needs_the_engine_step(capsys):
+    assert main(["bench", "train", "--data", "builtin", "--no-progress"]) == 2
+    assert "needs --step engine" in capsys.readouterr().err
