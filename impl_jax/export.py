@@ -131,7 +131,8 @@ def _write_saved_model(
 
     height, width = opts.image_size  # type: ignore[misc]  # a fixed-size format
     batch = "b" if opts.dynamic_batch else str(opts.batch)
-    converted = jax2tf.convert(serve, polymorphic_shapes=[f"({batch}, {height}, {width}, 3)"])
+    shapes = [f"({batch}, {height}, {width}, 3)"]
+    converted = jax2tf.convert(serve, polymorphic_shapes=shapes, with_gradient=False)  # inference only
     spec = tf.TensorSpec((opts.batch, height, width, 3), tf.float32, name=SAVED_MODEL_INPUT)
 
     module = tf.Module()
