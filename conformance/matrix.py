@@ -66,6 +66,7 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("effnet-spec torch -> ONNX (onnxruntime)", "torch-onnx"),
     Implementation("effnet-spec torch -> torch.export (.pt2)", "torch-torch-export"),
     Implementation("effnet-spec jax -> StableHLO (jax.export)", "jax-stablehlo"),
+    Implementation("effnet-spec jax -> SavedModel (jax2tf)", "jax-saved-model"),
     Implementation("effnet-spec tf -> SavedModel", "tf-saved-model"),
     Implementation("effnet-spec tf -> LiteRT (.tflite)", "tf-litert"),
 )

@@ -24,6 +24,10 @@ import tensorflow as tf
 from effnet.weights_convert import atomic
 from effnet.weights_convert.export_meta import (
     METADATA_KEY,
+    SAVED_MODEL_INPUT,
+    SAVED_MODEL_METADATA,
+    SAVED_MODEL_OUTPUT,
+    SAVED_MODEL_SIGNATURE,
     ExportError,
     ExportOptions,
     check_input,
@@ -35,9 +39,9 @@ from effnet.weights_convert.export_meta import (
 
 from .model import EfficientNet
 
-INPUT_NAME, OUTPUT_NAME = "images", "logits"
-SIGNATURE = "serving_default"
-METADATA_FILE = Path("assets.extra") / "effnet.json"
+INPUT_NAME, OUTPUT_NAME = SAVED_MODEL_INPUT, SAVED_MODEL_OUTPUT
+SIGNATURE = SAVED_MODEL_SIGNATURE
+METADATA_FILE = Path(SAVED_MODEL_METADATA)
 
 
 def _serving_fn(model: EfficientNet, opts: ExportOptions) -> tuple[Any, tf.TensorSpec]:
@@ -118,7 +122,7 @@ def export(
         include_preprocessing=include_preprocessing,
     )
     out = Path(out)
-    meta = dumps(metadata(model.spec, format, opts))
+    meta = dumps(metadata(model.spec, "tf", format, opts))
     if format == "saved-model":
         with atomic.atomic_folder(out) as folder:
             _write_saved_model(model, folder, opts, meta)

@@ -103,7 +103,7 @@ def export(
         include_preprocessing=include_preprocessing,
     )
     out = atomic.check_target(out)
-    meta = dumps(metadata(model.spec, format, opts))
+    meta = dumps(metadata(model.spec, "torch", format, opts))
     was_training = model.training
     try:
         program = _exported_program(model, opts)
@@ -133,7 +133,7 @@ class Exported:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such file")
-        if self.path.suffix == FORMATS["torch-export"].suffix:
+        if self.path.suffix == FORMATS["torch", "torch-export"].suffix:
             extra = {EXTRA_FILE: ""}
             program = torch.export.load(self.path, extra_files=extra)
             self.metadata = loads(extra[EXTRA_FILE], str(self.path))
@@ -162,7 +162,7 @@ def load_exported(path: str | os.PathLike[str]) -> Exported:
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The effnet metadata of an exported file, without running it."""
     path = Path(path)
-    if path.suffix == FORMATS["torch-export"].suffix:
+    if path.suffix == FORMATS["torch", "torch-export"].suffix:
         import zipfile
 
         with zipfile.ZipFile(path) as archive:

@@ -45,8 +45,8 @@ class ExportFormat:
         return not self.suffix
 
 
-FORMATS: dict[str, ExportFormat] = {
-    f.name: f
+FORMATS: dict[tuple[str, str], ExportFormat] = {
+    (f.backend, f.name): f
     for f in (
         ExportFormat("onnx", "torch", ".onnx", True, "NCHW", "onnxruntime", "ONNX (torch.onnx, dynamo)"),
         ExportFormat("torch-export", "torch", ".pt2", True, "NCHW", "torch.export.load", "torch.export"),
@@ -63,12 +63,41 @@ FORMATS: dict[str, ExportFormat] = {
             "jax.export.deserialize",
             "StableHLO (jax.export)",
         ),
+        ExportFormat(
+            "saved-model",
+            "jax",
+            "",
+            False,
+            "NHWC",
+            "tf.saved_model.load",
+            "TF SavedModel through jax2tf (serving_default; needs tensorflow)",
+        ),
     )
 }
+FORMAT_NAMES: tuple[str, ...] = tuple(dict.fromkeys(name for _, name in FORMATS))
+
+# a SavedModel's layout, whichever backend writes it (``impl_tf.export``, ``impl_jax.export``)
+SAVED_MODEL_SIGNATURE, SAVED_MODEL_INPUT, SAVED_MODEL_OUTPUT = "serving_default", "images", "logits"
+SAVED_MODEL_METADATA = "assets.extra/effnet.json"  # the folder TF Serving reserves for such files
 
 
 def formats_of(backend: str) -> list[str]:
-    return [f.name for f in FORMATS.values() if f.backend == backend]
+    return [name for b, name in FORMATS if b == backend]
+
+
+def export_format(backend: str, fmt: str) -> ExportFormat:
+    """The format ``backend`` writes under the name ``fmt``; ExportError names what is wrong."""
+    if fmt not in FORMAT_NAMES:
+        raise ExportError(f"unknown export format {fmt!r}; known: {', '.join(FORMAT_NAMES)}")
+    if (backend, fmt) not in FORMATS:
+        writers = [repr(b) for b, name in FORMATS if name == fmt]
+        by = f"the {writers[0]} backend" if len(writers) == 1 else f"the {' and '.join(writers)} backends"
+        writes = ", ".join(formats_of(backend)) or "none"
+        raise ExportError(
+            f"backend {backend!r} cannot export {fmt!r} (that format is written by {by}); "
+            f"{backend} writes: {writes}"
+        )
+    return FORMATS[backend, fmt]
 
 
 @dataclass(frozen=True)
@@ -110,15 +139,7 @@ def options(
 ) -> ExportOptions:
     """Validate a request; ExportError names what is wrong. ``image_size``: N (square) or (H, W);
     neither it nor ``dynamic``: the model's eval size."""
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    spec_fmt = FORMATS[fmt]
-    if spec_fmt.backend != backend:
-        writes = ", ".join(formats_of(backend)) or "none"
-        raise ExportError(
-            f"backend {backend!r} cannot export {fmt!r} (that format is written by the "
-            f"{spec_fmt.backend!r} backend); {backend} writes: {writes}"
-        )
+    spec_fmt = export_format(backend, fmt)
     if dynamic and image_size is not None:
         raise ExportError("give either --image-size or --dynamic, not both")
     if dynamic and not spec_fmt.dynamic_size:
@@ -142,9 +163,9 @@ def options(
     )
 
 
-def metadata(ms: ModelSpec, fmt: str, opts: ExportOptions) -> dict[str, Any]:
+def metadata(ms: ModelSpec, backend: str, fmt: str, opts: ExportOptions) -> dict[str, Any]:
     """What an artifact says about itself (stored as one JSON document under ``METADATA_KEY``)."""
-    f = FORMATS[fmt]
+    f = FORMATS[backend, fmt]
     pre = ms.preprocessing
     if opts.include_preprocessing:
         value_range = "RGB pixels in [0, 255] (the graph applies x * scale + offset)"

@@ -62,9 +62,9 @@ def _digest(weights: Weights) -> str:
     return h.hexdigest()
 
 
-def layout_of(fmt: str, x: np.ndarray) -> np.ndarray:
-    """An NHWC batch in the format's input layout."""
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if FORMATS[fmt].layout == "NCHW" else x)
+def layout_of(layout: str, x: np.ndarray) -> np.ndarray:
+    """An NHWC batch in a file's input layout (``NHWC`` or ``NCHW``)."""
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2) if layout == "NCHW" else x)
 
 
 class ExportedAdapter(OursDeclaration):
@@ -100,7 +100,7 @@ class ExportedAdapter(OursDeclaration):
 
     def exported(self, model: Source, x_shape: tuple[int, ...]) -> Any:
         """The file for this input (exported now unless cached), loaded in its runtime."""
-        dynamic = FORMATS[self.format].dynamic_size
+        dynamic = FORMATS[self.backend, self.format].dynamic_size
         size = None if dynamic else (x_shape[1], x_shape[2])
         key = (model.ms.spec_hash, model.digest or _digest(self.get_state(model)), size, x_shape[0])
         if dynamic:
@@ -108,7 +108,7 @@ class ExportedAdapter(OursDeclaration):
         if key not in self._cache:
             while len(self._cache) >= CACHED_FILES:
                 self._cache.pop(next(iter(self._cache)))
-            suffix = FORMATS[self.format].suffix
+            suffix = FORMATS[self.backend, self.format].suffix
             path = self._tmp() / f"{model.ms.name}-{len(list(self._tmp().iterdir()))}{suffix}"
             pkg = self.package()
             pkg.export(
@@ -127,7 +127,7 @@ class ExportedAdapter(OursDeclaration):
     def run(self, exported: Any, ms: ModelSpec, x: np.ndarray) -> np.ndarray:
         """Feed an NHWC batch of network inputs to a loaded file (as pixels when it preprocesses)."""
         inputs = to_pixels(ms, x) if exported.metadata["include_preprocessing"] else x
-        return exported(layout_of(self.format, inputs))
+        return exported(layout_of(FORMATS[self.backend, self.format].layout, inputs))
 
     def forward(self, model: Source, x: np.ndarray, *, training: bool = False) -> dict[str, np.ndarray]:
         if training:
@@ -139,12 +139,12 @@ def adapter(name: str) -> ExportedAdapter:
     """``torch-onnx``, ``tf-litert``, ... (``+preprocessing`` appended: with the scaling baked in)."""
     base, _, extra = name.partition("+")
     backend, _, fmt = base.partition("-")
-    if fmt not in FORMATS or FORMATS[fmt].backend != backend or extra not in ("", "preprocessing"):
+    if (backend, fmt) not in FORMATS or extra not in ("", "preprocessing"):
         raise LookupError(f"no exported-file adapter {name!r}; known: {', '.join(NAMES)}")
     return ExportedAdapter(backend, fmt, include_preprocessing=bool(extra))
 
 
-NAMES = tuple(f"{f.backend}-{f.name}" for f in FORMATS.values())
+NAMES = tuple(f"{backend}-{fmt}" for backend, fmt in FORMATS)
 
 
 @dataclass
@@ -171,13 +171,12 @@ def check_file(
     """A loaded file (``load_exported``) against the float64 numpy oracle run with ``weights`` (those
     it was exported with), at :func:`check_sizes` (or ``sizes``: (level, (h, w)) pairs)."""
     meta = exported.metadata
-    fmt = meta["format"]
     batch = 1 if meta["batch"] == "dynamic" else int(meta["batch"])
     out = []
     for i, (level, (h, w)) in enumerate(sizes or check_sizes(ms, meta)):
         x = np.random.default_rng(seed + i).standard_normal((batch, h, w, 3)).astype(np.float32)
         inputs = to_pixels(ms, x) if meta["include_preprocessing"] else x
-        got = np.asarray(exported(layout_of(fmt, inputs)))
+        got = np.asarray(exported(layout_of(meta["input_layout"], inputs)))
         expected = reference.forward(ms, weights, x, training=False).intermediates["logits"]
         where = f"{Path(exported.path).name} vs numpy, eval, {h}x{w}"
         result = checks.compare(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from effnet import backends, spec
-from effnet.weights_convert.export_meta import FORMATS, ExportError, formats_of, options
+from effnet.weights_convert.export_meta import FORMAT_NAMES, ExportError, export_format, formats_of, options
 
 from .argtypes import positive_int
 from .errors import UsageError
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--backend", required=True, help=f"the backend to export from ({', '.join(backends.names())})"
     )
     p.add_argument("--model", required=True, help="spec model name, e.g. efficientnetv2-s")
-    p.add_argument("--format", required=True, choices=list(FORMATS), dest="fmt")
+    p.add_argument("--format", required=True, choices=list(FORMAT_NAMES), dest="fmt")
     p.add_argument("--weights", type=Path, help="a checkpoint in any supported format (default: spec.init)")
     p.add_argument("--profile", help="resolve the spec with this profile")
     size = p.add_mutually_exclusive_group()
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(err)) from None
     from effnet.weights_convert import atomic
 
-    if FORMATS[args.fmt].folder:
+    if export_format(backend, args.fmt).folder:
         if args.out.exists() and not (args.out / atomic.REPLACEABLE).is_file():
             raise UsageError(
                 f"{args.out}: already exists and is not a SavedModel folder; it was left as it is"

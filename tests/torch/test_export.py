@@ -103,6 +103,14 @@ def test_cli_export_and_check(tmp_path, capsys):
             ["--backend", "tf", "--model", "efficientnetv2-b0", "--format", "litert", "--dynamic"],
             "fixed input",
         ),
+        (
+            ["--backend", "torch", "--model", "efficientnetv2-b0", "--format", "saved-model"],
+            "written by the 'tf' and 'jax' backends",
+        ),
+        (
+            ["--backend", "jax", "--model", "efficientnetv2-b0", "--format", "saved-model", "--dynamic"],
+            "fixed input",
+        ),
         (["--backend", "nope", "--model", "efficientnetv2-b0", "--format", "onnx"], "unknown backend"),
     ],
 )
