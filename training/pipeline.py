@@ -172,6 +172,10 @@ class Pipeline:
         self._lock = threading.Lock()
         self._scale = np.asarray(preprocessing.scale, dtype=np.float32)
         self._offset = np.asarray(preprocessing.offset, dtype=np.float32)
+        # scale and offset repeated along a whole image row (size x 3 values), so that numpy's inner
+        # loop runs over a row rather than over 3 channels: the same float32 products and sums, ~3x faster
+        self._row_scale = np.tile(self._scale, image_size)
+        self._row_offset = np.tile(self._offset, image_size)
         n, g = len(self.samples), batch_size * world
         self._batches = n // g if self.drop_last else math.ceil(n / g)
         if self._batches == 0 and n > 0:
@@ -268,15 +272,19 @@ class Pipeline:
                 with self._lock:
                     self.undecodable[self.samples[used].path] = one_line(err.__cause__ or err)
                 continue
-            pixels = np.asarray(image, dtype=np.float32)
-            np.multiply(pixels, self._scale, out=x[slot])
-            x[slot] += self._offset
+            self._preprocess(np.asarray(image), x[slot])
             return used
         if first is None:  # (no samples: __iter__ plans no batch then)
             raise DataError("no samples to decode")
         if len(self.samples) > 1:
             raise DataError(f"{first} (and the {k} following sample(s) cannot be decoded either)") from first
         raise first
+
+    def _preprocess(self, pixels: np.ndarray, out: np.ndarray) -> None:
+        """``out[...] = pixels * scale + offset`` in float32; ``pixels``: uint8, size x size x 3."""
+        rows = out.reshape(self.image_size, -1)  # a view: ``out`` is one C-contiguous image of the batch
+        np.multiply(pixels.reshape(self.image_size, -1), self._row_scale, out=rows, dtype=np.float32)
+        np.add(rows, self._row_offset, out=rows)
 
     def load(self, index: int) -> Image.Image:
         """Sample ``index`` decoded and transformed (RGB, ``image_size`` square), before preprocessing."""

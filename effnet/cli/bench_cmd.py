@@ -7,6 +7,7 @@ from pathlib import Path
 
 from effnet import backends
 
+from . import bench_pipeline_cmd
 from .errors import UsageError
 
 REFERENCE_IMPLS = ("torchvision", "keras-tf", "keras-jax")  # bench.steps.REFERENCES, bare steps
@@ -61,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         c.set_defaults(run=run, kind=kind)
     modes = cmds.add_parser("modes", help="every implementation's execution modes (the names --modes takes)")
     modes.set_defaults(run=run_modes)
+    bench_pipeline_cmd.register(cmds)
 
 
 def run_modes(args: argparse.Namespace) -> int:

@@ -66,6 +66,25 @@ def test_channels_last_and_compile(tiny):
         assert max_rel(compiled(x), expected) <= FP32_EVAL
 
 
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+def test_inference_in_place_ops_change_nothing(tiny, memory_format):
+    """Without autograd the activations and residual sums are computed in place: the logits and
+    every intermediate (none overwritten later) equal the autograd forward's bit for bit, and the
+    input is left as it was."""
+    model = impl_torch.from_spec(tiny).eval().to(memory_format=memory_format)
+    x = torch.randn(2, 3, 33, 31).to(memory_format=memory_format)
+    before = x.clone()
+    expected = {k: v.detach() for k, v in model.forward_intermediates(x).items()}
+    with torch.inference_mode():
+        got = model.forward_intermediates(x)
+        logits = model(x)
+    assert list(got) == list(expected) and len(got) > 3
+    for key, value in got.items():
+        assert torch.equal(value, expected[key]), key
+    assert torch.equal(logits, expected["logits"])
+    assert torch.equal(x, before)
+
+
 def test_bad_input_shape():
     model = impl_torch.build("efficientnetv2-b0").eval()
     with pytest.raises(

@@ -317,3 +317,33 @@ def test_other_image_modes_become_rgb(tmp_path: Path) -> None:
         )
         (b,) = list(p)
         assert b.x.shape == (len(samples), 24, 24, 3) and np.isfinite(b.x).all()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_vectorised_preprocessing_is_bit_identical_to_the_per_channel_formula(
+    data: ImageFolder, workers: int
+) -> None:
+    """The batches equal ``float32(load(i)) * scale + offset`` (numpy's per-channel broadcast, as the
+    pipeline computed it before), whatever the channel-specific scale and offset, for a fixed seed."""
+    pre = spec.Preprocessing(scale=(1 / 58.395, 1 / 57.12, 1 / 57.375), offset=(-2.1179, -2.0357, -1.8044))
+    pipe = Pipeline(
+        data.train,
+        num_classes=3,
+        image_size=37,
+        batch_size=4,
+        preprocessing=pre,
+        train=True,
+        randaug_magnitude=9,
+        label_smoothing=0.1,
+        seed=3,
+        epoch=1,
+        workers=workers,
+    )
+    scale, offset = np.float32(pre.scale), np.float32(pre.offset)
+    batches = list(pipe)
+    assert len(batches) == 5
+    for idx, batch in zip(pipe.indices(), batches, strict=True):
+        expected = np.stack([np.asarray(pipe.load(int(i)), np.float32) * scale + offset for i in idx])
+        assert expected.dtype == np.float32
+        assert np.array_equal(batch.x, expected)
+        assert not np.array_equal(batch.x[..., 0], batch.x[..., 1])  # channels kept apart
