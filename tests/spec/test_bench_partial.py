@@ -64,3 +64,16 @@ def test_an_implementation_without_an_engine_step_is_refused(capsys):
 def test_data_needs_the_engine_step(capsys):
     assert main(["bench", "train", "--data", "builtin", "--no-progress"]) == 2
     assert "needs --step engine" in capsys.readouterr().err
+
+
+def test_ours_over_reference_compares_modes_both_run():
+    plan = Plan("train", ("torch", "torchvision"), "efficientnetv2-b0", (64,), 4, "fp32", "cpu", 1, 1)
+    row = {"size": 64, "step": "bare"}
+    rows = [
+        {**row, "impl": "torch", "mode": "compile channels_last", "images_per_s": 300.0},
+        {**row, "impl": "torch", "mode": "eager channels_last", "images_per_s": 110.0},
+        {**row, "impl": "torchvision", "mode": "eager channels_last", "images_per_s": 100.0},
+    ]
+    cell = summarise(plan, rows)["per_size"]["64"]["bare"]
+    assert cell["ours_over_reference"] == {"torch vs torchvision": 1.1}
+    assert cell["best"]["torch"]["mode"] == "compile channels_last"
