@@ -139,20 +139,21 @@ def train_vs_reference(adapter: Adapter, ms: ModelSpec, weights: Weights, x: np.
     bound = tolerance("float32", "train")
     first = compare(ms, got, ref.intermediates, bound, "train", where)
     second = compare(ms, stats, ref.new_stats, bound, "train", where + ", running stats")
-    return _worse(first, second)
+    return worse(first, second)
 
 
 def train_pair(a: Adapter, b: Adapter, ms: ModelSpec, weights: Weights, x: np.ndarray) -> Result:
     (ga, sa), (gb, sb) = (_train_forward(ad, ms, weights, x) for ad in (a, b))
     where = f"{a.name} vs {b.name}, train, {_shape(x)}"
     bound = tolerance("float32", "train")
-    return _worse(
+    return worse(
         compare(ms, ga, gb, bound, "train", where),
         compare(ms, sa, sb, bound, "train", where + ", running stats"),
     )
 
 
-def _worse(first: Result, second: Result) -> Result:
+def worse(first: Result, second: Result) -> Result:
+    """One result for two checks of one level: the larger error, the first divergence found."""
     return Result(
         first.label,
         max(first.max_rel, second.max_rel),
@@ -182,7 +183,7 @@ def grads_pair(
     update = compare(
         ms, ra.state, rb.state, tolerance("float32", "train"), "grad", where + ", after SGD step"
     )
-    return _worse(grads, update)
+    return worse(grads, update)
 
 
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -52,3 +52,19 @@ def test_unfinished_rows_are_listed_as_pending(tmp_path):
     partial = matrix.assemble("L0", parts, (NUMPY,), ["efficientnetv2-b0"], {}, 0.0)
     assert partial["rows"] == [] and partial["pending"] == ["numpy reference: efficientnetv2-b0 (paper)"]
     assert "Pending (claimed, not yet certified: 1 rows)" in matrix.markdown(partial)
+
+
+@pytest.mark.parametrize("l3", ["pass", "skip"])
+def test_an_older_certifiers_l3_is_certified_again(tmp_path, l3):
+    """Certifier 1 reported L3 as the running statistics' error alone: such parts are not reused
+    unless their L3 was skipped (an inference-only implementation)."""
+    parts = matrix.Parts(tmp_path)
+    run(parts)
+    stored = parts.path(NUMPY, "efficientnetv2-b0", "paper")
+    doc = json.loads(stored.read_text())
+    assert doc["certifier"] == matrix.CERTIFIER
+    del doc["certifier"]
+    doc["checks"].append({**doc["checks"][0], "level": "L3", "status": l3})
+    stored.write_text(json.dumps(doc))
+    reused = parts.get(NUMPY, "efficientnetv2-b0", "paper", "L0")
+    assert (reused is None) == (l3 == "pass")
