@@ -34,6 +34,7 @@ from effnet.spec.recipe import Recipe
 
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import all_sum, cross_replica_batch_norm, process_group
+from .flat import pack, packed
 from .optim import RMSpropTF
 
 
@@ -64,7 +65,21 @@ class TorchEngine:
         )  # the spec's init, same on every rank
         memory = torch.channels_last if self._channels_last else torch.contiguous_format
         self.model = self.model.to(self.device, memory_format=memory).train()
+        # decayed weights, then BN's weights, then the float buffers (BN statistics), laid end to end in
+        # one buffer (impl_torch.flat): the optimizer and the EMA update whole buffers, not tensors
+        live = self.model.state_dict(keep_vars=True)
+        names = [n for n, _ in self.model.named_parameters()]
+        decay = [n for n in names if ".bn." not in n]
+        no_decay = [n for n in names if ".bn." in n]
+        floats = [n for n, t in live.items() if t.is_floating_point() and n not in names]
+        self._averaged = decay + no_decay + floats  # what the EMA averages, in buffer order
+        pack([live[n] for n in self._averaged])
         self.ema = copy.deepcopy(self.model).eval()
+        ema = self.ema.state_dict(keep_vars=True)
+        pack([ema[n] for n in self._averaged])
+        # the tensors themselves (load_state_dict copies into them; nothing here replaces them)
+        self._ema_pairs = ([ema[n] for n in self._averaged], [live[n] for n in self._averaged])
+        self._ema_copied = [(ema[n], t) for n, t in live.items() if not t.is_floating_point()]
         self.forward: torch.nn.Module = self.model
         self.forward_ema: torch.nn.Module = self.ema
         if self.replicas > 1:
@@ -74,12 +89,10 @@ class TorchEngine:
             self.forward = torch.compile(self.forward)  # type: ignore[assignment]
             self.forward_ema = torch.compile(self.ema)  # type: ignore[assignment]
         # weight decay on conv and dense weights, not on BN (AUTOML-V2 skips batch_normalization vars)
-        decay = [p for n, p in self.model.named_parameters() if ".bn." not in n]
-        no_decay = [p for n, p in self.model.named_parameters() if ".bn." in n]
         self.opt = RMSpropTF(
             [
-                {"params": decay, "weight_decay": recipe.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
+                {"params": [live[n] for n in decay], "weight_decay": recipe.weight_decay},
+                {"params": [live[n] for n in no_decay], "weight_decay": 0.0},
             ],
             rho=recipe.rmsprop_decay,
             eps=recipe.epsilon,
@@ -132,17 +145,18 @@ class TorchEngine:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
+        """ema = d * ema + (1 - d) * live over every float tensor; other buffers are copied."""
         d = self.recipe.ema_decay_at(self.step)
-        pairs = list(zip(self.ema.state_dict().values(), self.model.state_dict().values(), strict=True))
-        floats = [(e, v) for e, v in pairs if e.is_floating_point()]
-        emas, lives = [e for e, _ in floats], [v for _, v in floats]
-        # ema = d * ema + (1 - d) * live, as two fused multi-tensor ops (the same arithmetic, in the same
-        # order, as one mul_ and add_ per tensor, without ~500 Python-level op dispatches per step)
-        torch._foreach_mul_(emas, d)
-        torch._foreach_add_(emas, lives, alpha=1.0 - d)
-        for ema, live in pairs:
-            if not ema.is_floating_point():
-                ema.copy_(live)
+        emas, lives = self._ema_pairs
+        ema_flat, live_flat = packed(emas), packed(lives)
+        if ema_flat is not None and live_flat is not None:  # as __init__ packed them: two ops in all
+            ema_flat.mul_(d)
+            ema_flat.add_(live_flat, alpha=1.0 - d)
+        else:  # the same arithmetic, in the same order, per tensor
+            torch._foreach_mul_(emas, d)
+            torch._foreach_add_(emas, lives, alpha=1.0 - d)
+        for ema, live in self._ema_copied:
+            ema.copy_(live)
 
     @torch.no_grad()
     def evaluate(self, x: np.ndarray) -> np.ndarray:
