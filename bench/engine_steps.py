@@ -118,19 +118,14 @@ def pipeline_batches(
     stage = min(spec.schedule(ms.name, "paper"), key=lambda s: abs(s.image_size - size))
     epoch = 0
     while True:
-        pipe = Pipeline(
+        pipe = Pipeline.for_stage(
             folder.train,
+            stage,
+            model=ms,
+            recipe=rec,
             num_classes=len(folder.classes),
-            image_size=size,
             batch_size=batch,
-            preprocessing=ms.preprocessing,
-            train=True,
-            randaug_magnitude=stage.randaug_magnitude,
-            randaug_layers=rec.randaug_layers,
-            mixup_alpha=stage.mixup_alpha,
-            label_smoothing=rec.label_smoothing,
-            augment=stage.augment,
-            cutmix_alpha=stage.cutmix_alpha,
+            image_size=size,
             epoch=epoch,
         )
         for b in pipe:

@@ -50,20 +50,14 @@ class PipelinePlan:
 def pipeline_for(
     data: ImageFolder, ms: ModelSpec, rec: Recipe, stage: Stage, plan: PipelinePlan, epoch: int
 ) -> Pipeline:
-    """The training pipeline of ``stage``, built as ``effnet train`` builds it (training.loop)."""
-    return Pipeline(
+    """The training pipeline of ``stage``, as ``effnet train`` builds it (``Pipeline.for_stage``)."""
+    return Pipeline.for_stage(
         data.train,
+        stage,
+        model=ms,
+        recipe=rec,
         num_classes=len(data.classes),
-        image_size=stage.image_size,
         batch_size=plan.batch_size,
-        preprocessing=ms.preprocessing,
-        train=True,
-        randaug_magnitude=stage.randaug_magnitude,
-        randaug_layers=rec.randaug_layers,
-        mixup_alpha=stage.mixup_alpha,
-        label_smoothing=rec.label_smoothing,
-        augment=stage.augment,
-        cutmix_alpha=stage.cutmix_alpha,
         seed=plan.seed,
         epoch=epoch,
         workers=plan.workers,

@@ -207,19 +207,13 @@ def _epoch(
     undecodable: dict[str, str],
 ) -> dict[str, Any]:
     engine.set_dropout(stage.dropout)
-    pipe = Pipeline(
+    pipe = Pipeline.for_stage(
         data.train,
+        stage,
+        model=ms,
+        recipe=rec,
         num_classes=len(data.classes),
-        image_size=stage.image_size,
         batch_size=_per_process_batch(cfg, engine),
-        preprocessing=ms.preprocessing,
-        train=True,
-        randaug_magnitude=stage.randaug_magnitude,
-        randaug_layers=rec.randaug_layers,
-        mixup_alpha=stage.mixup_alpha,
-        label_smoothing=rec.label_smoothing,
-        augment=stage.augment,
-        cutmix_alpha=stage.cutmix_alpha,
         seed=cfg.seed,
         epoch=epoch,
         workers=cfg.workers,

@@ -65,7 +65,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from effnet.spec import Preprocessing
+from effnet.spec import ModelSpec, Preprocessing, Stage
+from effnet.spec.recipe import Recipe
 
 from .augment import (
     MAX_MAGNITUDE,
@@ -183,6 +184,39 @@ class Pipeline:
                 f"{n} samples make no full global batch of {g} (batch_size {batch_size} x world {world}) "
                 "with drop_last; use a smaller batch or drop_last=False"
             )
+
+    @classmethod
+    def for_stage(
+        cls,
+        samples: Sequence[Sample],
+        stage: Stage,
+        *,
+        model: ModelSpec,
+        recipe: Recipe,
+        num_classes: int,
+        batch_size: int,
+        image_size: int | None = None,
+        **options: Any,
+    ) -> Pipeline:
+        """The training pipeline of one progressive-learning stage, as ``effnet train`` builds it:
+        the stage's image size (unless ``image_size``), augmentation, RandAugment magnitude, mixup and
+        CutMix; the recipe's RandAugment layers and label smoothing; the model's preprocessing.
+        ``options``: the other keywords (``seed``, ``epoch``, ``workers``, ``shard``, ...)."""
+        return cls(
+            samples,
+            num_classes=num_classes,
+            image_size=stage.image_size if image_size is None else image_size,
+            batch_size=batch_size,
+            preprocessing=model.preprocessing,
+            train=True,
+            randaug_magnitude=stage.randaug_magnitude,
+            randaug_layers=recipe.randaug_layers,
+            mixup_alpha=stage.mixup_alpha,
+            label_smoothing=recipe.label_smoothing,
+            augment=stage.augment,
+            cutmix_alpha=stage.cutmix_alpha,
+            **options,
+        )
 
     def __len__(self) -> int:
         return self._batches

@@ -347,3 +347,35 @@ def test_vectorised_preprocessing_is_bit_identical_to_the_per_channel_formula(
         assert expected.dtype == np.float32
         assert np.array_equal(batch.x, expected)
         assert not np.array_equal(batch.x[..., 0], batch.x[..., 1])  # channels kept apart
+
+
+@pytest.mark.parametrize("model, rule", [("efficientnetv2-b0", "code"), ("efficientnetv2-s", "paper")])
+def test_for_stage_applies_the_stage_the_recipe_and_the_model(
+    data: ImageFolder, model: str, rule: str
+) -> None:
+    """``Pipeline.for_stage`` (what ``effnet train`` and both benchmarks build) takes each stage's size
+    and regularisation, the recipe's RandAugment layers and smoothing, the model's preprocessing."""
+    from effnet.spec.recipe import recipe
+
+    ms, rec = spec.resolve(model, num_classes=3), recipe(model, batch_size=4)
+    for stage in spec.schedule(model, rule):
+        pipe = Pipeline.for_stage(
+            data.train, stage, model=ms, recipe=rec, num_classes=3, batch_size=4, epoch=2
+        )
+        expected = {
+            "image_size": stage.image_size,
+            "augment": stage.augment,
+            "randaug_magnitude": stage.randaug_magnitude,
+            "randaug_layers": rec.randaug_layers,
+            "mixup_alpha": stage.mixup_alpha,
+            "cutmix_alpha": stage.cutmix_alpha,
+            "label_smoothing": rec.label_smoothing,
+            "train": True,
+            "epoch": 2,
+        }
+        assert {k: pipe.settings[k] for k in expected} == expected
+        assert np.array_equal(pipe._scale, np.float32(ms.preprocessing.scale))
+    resized = Pipeline.for_stage(
+        data.train, stage, model=ms, recipe=rec, num_classes=3, batch_size=4, image_size=33
+    )
+    assert resized.image_size == 33 and next(iter(resized)).x.shape == (4, 33, 33, 3)
