@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="measure the whole table this many times, interleaved, and report each row's median "
             "round (steadier ratios on a shared machine)",
         )
+        c.add_argument(
+            "--statistic",
+            choices=("median", "fastest"),
+            default="median",
+            help="with --rounds: report each row's median round (default) or its fastest round (on a "
+            "noisy machine, interference only slows a step; every round is kept in the JSON)",
+        )
         c.add_argument("--timeout", type=float, default=900, help="seconds per measurement process")
         c.add_argument("--out", type=Path, default=Path("out/bench"))
         c.add_argument("--no-progress", action="store_true")
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         step,
         data,
         _class_count(data) if data else None,
+        args.statistic,
     )
     result = run(plan, timeout=args.timeout, progress=not args.no_progress)
     print(markdown(result))
