@@ -84,8 +84,11 @@ class Parts:
     def path(self, impl: Implementation, model: str, profile: str) -> Path:
         return self.root / impl.slug / f"{model}@{profile}.json"
 
-    def get(self, impl: Implementation, model: str, profile: str, level: str) -> dict[str, Any] | None:
-        """The stored part, if it is for today's spec of the model and at least ``level``."""
+    def get(
+        self, impl: Implementation, model: str, profile: str, level: str, adapter_version: str | None = None
+    ) -> dict[str, Any] | None:
+        """The stored part, if it is for today's spec of the model, at least ``level`` and (when given)
+        the adapter's current version (a new version may check what the old one could not)."""
         path = self.path(impl, model, profile)
         try:
             doc = json.loads(path.read_text())
@@ -99,6 +102,8 @@ class Parts:
             c["level"] == "L3" and c["status"] != "skip" for c in doc.get("checks", [])
         ):
             return None  # its L3 figure is the running statistics' error alone (certifier 1)
+        if adapter_version is not None and doc["implementation"]["adapter_version"] != adapter_version:
+            return None
         return doc
 
     def put(self, impl: Implementation, doc: dict[str, Any]) -> None:
@@ -113,6 +118,10 @@ class Parts:
 def _claims(impl: Implementation, models: list[str] | None) -> list[tuple[str, str]]:
     adapter = adapters.find(impl.adapter)
     return [c for c in adapter.claims() if models is None or c[0] in models]
+
+
+def _version(impl: Implementation) -> str:
+    return str(getattr(adapters.find(impl.adapter), "version", "?"))
 
 
 def run_here(
@@ -136,7 +145,7 @@ def run_here(
             if (model, profile) not in claimed:
                 continue
             progress(f"{impl.label}: {model} ({profile})")
-            if parts.get(impl, model, profile, level) is not None:
+            if parts.get(impl, model, profile, level, _version(impl)) is not None:
                 continue
             adapter = adapters.find(impl.adapter)
             start = time.perf_counter()
@@ -211,7 +220,7 @@ def assemble(
             continue
         found = sorted((parts.root / impl.slug).glob("*.json")) if claimed is None else None
         docs = (
-            [parts.get(impl, m, p, level) for m, p in claimed]
+            [parts.get(impl, m, p, level, _version(impl)) for m, p in claimed]
             if claimed is not None
             else [json.loads(f.read_text()) for f in found or []]
         )

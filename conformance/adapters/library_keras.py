@@ -8,7 +8,14 @@ layer. The input is the network input: V2 is built without its preprocessing; V1
 in-model, so it gets pixels (the spec's mean/variance are set in its Normalization layer).
 
 Intermediates: ``stem_activation`` is the stem, the last layer named ``block{stage}{letter}_...`` block
-``blocks.{i}``, ``top_activation`` the head. Levels L0-L2 (eval); train mode is not adapted.
+``blocks.{i}``, ``top_activation`` the head.
+
+Train mode (levels L3 and L4): keras.applications fixes its dropout rates (0.2 before the classifier;
+``drop_connect_rate`` 0.2 scaled by block index for the drop-path ``Dropout`` layers), so a train-mode
+call first sets each of those layers' rate to the spec's (``ms.dropout``; each block's
+``drop_path_rate``; the certifier asks for 0). The forward updates the BN moving statistics as Keras
+does (its own momentum); they are read back into the model's canonical weights. ``train_step`` (TensorFlow
+backend) takes the gradient of the mean cross-entropy with ``tf.GradientTape`` and applies plain SGD.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from effnet.spec import ModelSpec
 from effnet.weights_convert import keras_applications, keras_io
 from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
-from ..protocol import ADAPTER_API, Weights
+from ..protocol import ADAPTER_API, StepResult, Weights
 from ..references import assign_keras_applications
 
 PROFILE = "keras"
@@ -51,7 +58,7 @@ def _keras() -> Any:
 class KerasApplicationsAdapter:
     adapter_api = ADAPTER_API
     name = "keras-applications"
-    version = "1"
+    version = "2"  # 2: train mode (L3, L4)
     library = "keras"
 
     @property
@@ -77,16 +84,27 @@ class KerasApplicationsAdapter:
 
     def _state_of(self, net: Any, ms: ModelSpec) -> Weights:
         """The canonical weights a built Keras model holds (its variables in each layer's order)."""
+        return self._canonical(net, ms, lambda variable: variable.numpy())
+
+    def _canonical(
+        self, net: Any, ms: ModelSpec, value: Any, what: str = "keras.applications model"
+    ) -> Weights:
+        """``value(variable)`` for every canonical tensor of ``net``, under its canonical name."""
         template = keras_io.group_by_layer(from_canonical(spec_zeros(ms), ms, FORMAT))
         state: Weights = {}
         for layer, leaves in template.items():
             if layer == keras_applications.LAYER:
                 continue  # V1's in-model Normalization: the spec's preprocessing, not a weight
-            values = net.get_layer(layer).get_weights()
-            if len(values) != len(leaves):
-                raise ValueError(f"layer {layer} holds {len(values)} weights, the spec's {len(leaves)}")
-            state.update({f"{layer}/{leaf}": v for leaf, v in zip(leaves, values, strict=True)})
-        return to_canonical(state, ms, FORMAT, what="keras.applications model")
+            variables = net.get_layer(layer).weights
+            if len(variables) != len(leaves):
+                raise ValueError(f"layer {layer} holds {len(variables)} weights, the spec's {len(leaves)}")
+            state.update(
+                {
+                    f"{layer}/{leaf}": np.asarray(value(v), np.float32)
+                    for leaf, v in zip(leaves, variables, strict=True)
+                }
+            )
+        return to_canonical(state, ms, FORMAT, what=what)
 
     def set_state(self, model: KerasApplicationsModel, weights: Weights) -> None:
         model.weights = {k: np.asarray(v, np.float32) for k, v in weights.items()}
@@ -99,23 +117,69 @@ class KerasApplicationsAdapter:
         net = self._net(model.spec, (size, size, 3))
         return int(sum(np.prod(w.shape) for w in net.trainable_weights))
 
-    def forward(
-        self, model: KerasApplicationsModel, x: np.ndarray, *, training: bool = False
-    ) -> dict[str, np.ndarray]:
-        if training:
-            raise NotImplementedError("keras-applications adapter: train mode is not adapted (levels L0-L2)")
-        keras, ms = _keras(), model.spec
+    def _network(
+        self, model: KerasApplicationsModel, x: np.ndarray, *, training: bool
+    ) -> tuple[Any, np.ndarray]:
+        """The Keras model for ``x``'s size holding ``model``'s weights, and ``x`` as its input (V1
+        normalises in-model, so it takes pixels). For training, the spec's dropout rates."""
+        ms = model.spec
         net = self._net(ms, tuple(x.shape[1:]))
         assign_keras_applications(net, ms, model.weights)
-        taps = self._taps(net, ms)
-        outputs = [net.get_layer(layer).output for layer in taps.values()]
-        probe = keras.Model(net.input, [*outputs, net.output])
+        if training:
+            rates = {"top_dropout": ms.dropout}
+            for b in ms.blocks:
+                rates[f"block{b.stage}{chr(ord('a') + b.repeat)}_drop"] = b.drop_path_rate
+            for layer in net.layers:
+                if type(layer).__name__ == "Dropout":
+                    if layer.name not in rates:
+                        raise ValueError(f"keras-applications adapter: unexpected Dropout layer {layer.name}")
+                    layer.rate = rates[layer.name]
         if ms.family == keras_applications.FAMILY:
             pre = ms.preprocessing
             x = (x - np.asarray(pre.offset, np.float32)) / np.asarray(pre.scale, np.float32)  # -> pixels
-        outputs = probe(x, training=False)
+        return net, np.asarray(x, np.float32)
+
+    def forward(
+        self, model: KerasApplicationsModel, x: np.ndarray, *, training: bool = False
+    ) -> dict[str, np.ndarray]:
+        keras, ms = _keras(), model.spec
+        net, inputs = self._network(model, x, training=training)
+        taps = self._taps(net, ms)
+        outputs = [net.get_layer(layer).output for layer in taps.values()]
+        probe = keras.Model(net.input, [*outputs, net.output])
+        outputs = probe(inputs, training=training)
+        if training:  # the BN moving statistics this call updated
+            model.weights = self._state_of(net, ms)
         named = {name: np.asarray(out) for name, out in zip(taps, outputs[:-1], strict=True)}
         return {**named, "logits": np.asarray(outputs[-1])}
+
+    def train_step(
+        self, model: KerasApplicationsModel, x: np.ndarray, labels: np.ndarray, lr: float
+    ) -> StepResult:
+        if _keras().backend.backend() != "tensorflow":
+            raise NotImplementedError("keras-applications adapter: train_step runs on the TensorFlow backend")
+        import tensorflow as tf
+
+        ms = model.spec
+        net, inputs = self._network(model, x, training=True)
+        trainable = net.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = net(tf.constant(inputs), training=True)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(tf.constant(labels, tf.int64), logits)
+            )
+        grads = {id(v): g for v, g in zip(trainable, tape.gradient(loss, trainable), strict=True)}
+        canon = self._canonical(
+            net, ms, lambda v: grads[id(v)] if id(v) in grads else v.numpy(), "keras.applications gradients"
+        )
+        for variable in trainable:
+            variable.assign_sub(lr * grads[id(variable)])
+        model.weights = self._state_of(net, ms)
+        return StepResult(
+            float(loss),
+            {k: v for k, v in canon.items() if not k.endswith((".bn.mean", ".bn.var"))},
+            dict(model.weights),
+        )
 
     @staticmethod
     def _taps(net: Any, ms: ModelSpec) -> dict[str, str]:

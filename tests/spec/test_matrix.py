@@ -1,5 +1,6 @@
 """The conformance matrix's bookkeeping: each (implementation, model, profile) result is stored as it
-is known, a rerun reuses it, and a stored result for another spec or a lower level is not reused."""
+is known, a rerun reuses it, and a stored result for another spec, a lower level or another version
+of the adapter is not reused."""
 
 import json
 
@@ -31,17 +32,20 @@ def test_rows_are_stored_and_reused(tmp_path, monkeypatch):
     assert "numpy reference" in matrix.markdown(again)
 
 
-@pytest.mark.parametrize("change", ["spec_hash", "level"])
+@pytest.mark.parametrize("change", ["spec_hash", "level", "adapter_version"])
 def test_stale_rows_are_certified_again(tmp_path, change):
     parts = matrix.Parts(tmp_path)
     run(parts)
     stored = parts.path(NUMPY, "efficientnetv2-b0", "paper")
     doc = json.loads(stored.read_text())
+    version = doc["implementation"]["adapter_version"]
     if change == "spec_hash":
         doc["models"][0]["spec_hash"] = "0" * 16
+    if change == "adapter_version":  # an adapter that has changed since (it may check more now)
+        doc["implementation"]["adapter_version"] = "0"
     level = "L1" if change == "level" else "L0"
     stored.write_text(json.dumps(doc))
-    assert parts.get(NUMPY, "efficientnetv2-b0", "paper", level) is None
+    assert parts.get(NUMPY, "efficientnetv2-b0", "paper", level, version) is None
     result = run(parts, level)
     assert result["rows"][0]["levels"]["L0"]["status"] == "pass"
     assert parts.get(NUMPY, "efficientnetv2-b0", "paper", level) is not None

@@ -1,6 +1,7 @@
 """``effnet conformance certify`` on the Keras libraries (one small model each; the full matrix is
 ``nox -s certify``): keras.applications V1-B0, whose in-model Normalization must hold the spec's mean and
-variance, and keras-hub's B0 backbone."""
+variance, to L4 (its train mode: the spec's dropout rates set on Keras' fixed ones), and keras-hub's B0
+backbone."""
 
 from __future__ import annotations
 
@@ -11,16 +12,21 @@ import pytest
 from effnet.cli.main import main
 
 
-def test_keras_applications_v1_certifies_to_l2(tmp_path, capsys):
+def test_keras_applications_v1_certifies_to_l4(tmp_path, capsys):
+    """Eval (L1, L2) and, with the adapter's train mode, the batch-statistics forward with Keras' own
+    moving-statistics update (L3) and the gradient (L4)."""
     out = tmp_path / "c"
     args = ["conformance", "certify", "--impl", "keras-applications", "--models", "EfficientNetB0"]
-    code = main([*args, "--level", "L2", "--out", str(out), "--no-progress"])
+    code = main([*args, "--level", "L4", "--out", str(out), "--no-progress"])
     assert code == 0, capsys.readouterr().out
     doc = json.loads((out / "result.json").read_text())
     (model,) = doc["models"]
-    assert (model["model"], model["profile"], model["reached"]) == ("efficientnet-b0", "keras", "L2")
-    evals = [c for c in doc["checks"] if c["level"] in ("L1", "L2")]
-    assert len(evals) == 4 and all(c["status"] == "pass" for c in evals)
+    assert (model["model"], model["profile"], model["reached"]) == ("efficientnet-b0", "keras", "L4")
+    status = [(c["level"], c["status"]) for c in doc["checks"]]
+    assert status == [("L0", "pass")] + [("L1", "pass")] + [("L2", "pass")] * 3 + [
+        ("L3", "pass"),
+        ("L4", "pass"),
+    ]
 
 
 def test_keras_hub_certifies_to_l4_with_its_declared_running_statistics(tmp_path, capsys):
