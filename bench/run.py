@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from effnet import spec
 
+from . import paired
 from .device import cpu_peak_flops, gpu_peak_flops
 from .steps import IMPLS, environment, reference_torch_label
 
@@ -49,6 +50,7 @@ class Plan:
     data: str | None = None  # the dataset of end-to-end rows (engine only): "builtin" or a folder
     num_classes: int | None = None  # classifier width (None: the spec's; the dataset's with --data)
     statistic: str = "median"  # which round a row reports: "median" or "fastest" (see merge_rounds)
+    paired: int = 0  # engine only: samples of the in-process paired overhead measurement (bench.paired)
 
     @property
     def step_kinds(self) -> tuple[str, ...]:
@@ -66,6 +68,23 @@ def requests(plan: Plan) -> list[dict[str, Any]]:
                     if plan.modes and mode not in plan.modes:
                         continue
                     out.append(_request(plan, impl, mode, size, step))
+    return out
+
+
+def paired_requests(plan: Plan) -> list[dict[str, Any]]:
+    """One paired measurement per (our implementation with an engine, engine mode, size)."""
+    if not plan.paired or plan.step != "engine":
+        return []
+    out = []
+    for size in plan.sizes:
+        for impl in plan.impls:
+            if not IMPLS[impl].ours:
+                continue
+            for mode in IMPLS[impl].modes_for("engine"):
+                if plan.modes and mode not in plan.modes:
+                    continue
+                request = _request(plan, impl, mode, size, "paired")
+                out.append({**request, "data": plan.data, "samples": plan.paired})
     return out
 
 
@@ -142,10 +161,14 @@ def run(plan: Plan, *, timeout: float = 900, progress: bool = True) -> dict[str,
         bar.set_postfix_str(f"round {k + 1}/{plan.rounds} {where}")
         measured.append({**run_one(request, timeout), "round": k})
     rows = merge_rounds(measured, plan.statistic)
+    pairs = []
+    for request in tqdm(paired_requests(plan), desc="bench paired", unit="run", disable=not progress):
+        pairs.append(run_one(request, timeout))
     return {
         "plan": plan.__dict__,
         "rows": rows,
         "summary": summarise(plan, rows),
+        **({"paired": pairs} if pairs else {}),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
@@ -284,6 +307,8 @@ def markdown(result: dict[str, Any]) -> str:
     if ratios:
         lines += ["", "| size | ratio (images/s, best modes) | value |", "|---|---|---|"]
         lines += [f"| {size} | {k} | {v:.2f} |" for size, k, v in ratios]
+    if result.get("paired"):
+        lines += paired.summary_rows(result["paired"])
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from effnet import spec
 
+from . import paired
 from .steps import IMPLS, synthetic
 from .timing import measure
 
@@ -19,6 +20,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     impl = IMPLS[request["impl"]]
     step_kind = request.get("step", "bare")
     classes = {"num_classes": request["num_classes"]} if request.get("num_classes") else {}
+    if step_kind == "paired":
+        return run_paired(request, classes)
     if step_kind == "bare":  # the minimal step: no regularization
         ms = spec.resolve(request["model"], dropout=0.0, drop_path={"rate": 0.0}, **classes)
     else:  # the training engine's step: the spec's dropout and stochastic depth
@@ -37,6 +40,30 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         "repeats_s": list(t.repeats),
         "images_per_s": t.images_per_s(request["batch"]),
         "peak_memory_bytes": peak_memory(request["device"]),
+        "versions": versions(request["impl"]),
+    }
+
+
+def run_paired(request: dict[str, Any], classes: dict[str, int]) -> dict[str, Any]:
+    """The bare, engine and (with data) end-to-end steps of one backend, mode and size, timed in turn
+    in this one process (``bench.paired``)."""
+    impl = IMPLS[request["impl"]]
+    bare_ms = spec.resolve(request["model"], dropout=0.0, drop_path={"rate": 0.0}, **classes)
+    engine_ms = spec.resolve(request["model"], **classes)
+    x, y = synthetic(engine_ms, request["batch"], request["size"])
+    device, precision, mode = request["device"], request["precision"], request["mode"]
+    steps = {
+        "bare": impl.step(bare_ms, x, y, mode, "train", device, precision),
+        "engine": impl.engine_step(engine_ms, x, y, mode, device, precision),
+    }
+    if request.get("data"):
+        steps["end-to-end"] = impl.engine_step(engine_ms, x, y, mode, device, precision, data=request["data"])
+    times = paired.measure(steps, steps_per_sample=request["steps"], samples=request["samples"])
+    return {
+        **request,
+        "times_s": times,
+        "ratios": paired.ratios(times),
+        "peak_memory_bytes": peak_memory(device),
         "versions": versions(request["impl"]),
     }
 

@@ -63,6 +63,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="with --rounds: report each row's median round (default) or its fastest round (on a "
             "noisy machine, interference only slows a step; every round is kept in the JSON)",
         )
+        if kind == "train":
+            c.add_argument(
+                "--paired",
+                type=int,
+                default=0,
+                metavar="N",
+                help="with --step engine: also measure each backend's engine / bare and end-to-end / "
+                "engine ratios in one process, the steps timed in turn, N samples (steadier on a "
+                "shared machine than ratios of rows measured apart)",
+            )
         c.add_argument("--timeout", type=float, default=900, help="seconds per measurement process")
         c.add_argument("--out", type=Path, default=Path("out/bench"))
         c.add_argument("--no-progress", action="store_true")
@@ -103,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
     data = getattr(args, "data", None)
     if data and step != "engine":
         raise UsageError("--data times the engine fed by the input pipeline: it needs --step engine")
+    if getattr(args, "paired", 0) < 0:
+        raise UsageError(f"--paired: a number of samples >= 0, got {args.paired}")
+    if getattr(args, "paired", 0) and step != "engine":
+        raise UsageError("--paired measures the engine's overheads: it needs --step engine")
     default = DEFAULT_ENGINE_IMPLS if step == "engine" else DEFAULT_IMPLS
     impls = tuple(b.strip() for b in (args.backends or default).split(",") if b.strip())
     unknown = [i for i in impls if i not in IMPLS]
@@ -142,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         data,
         _class_count(data) if data else None,
         args.statistic,
+        getattr(args, "paired", 0),
     )
     result = run(plan, timeout=args.timeout, progress=not args.no_progress)
     print(markdown(result))
