@@ -193,11 +193,11 @@ def check_export(
     statistics keep every layer's activations O(1), so a wrong pad or scale cannot hide in a vanishing
     signal): a file like the one ``meta`` describes is exported from a model holding them and checked
     at the same sizes as :func:`check_file`."""
-    from ..certify import CALIBRATION_SIZE, _batch, calibrated_weights
+    from ..certify import CALIBRATION_BATCH, CALIBRATION_SIZE, _batch, calibrated_weights
 
     adapter = ExportedAdapter(backend, fmt, include_preprocessing=include_preprocessing)
     source = adapter.build(ms)
-    weights = calibrated_weights(ms, _batch(*CALIBRATION_SIZE, 3))
+    weights = calibrated_weights(ms, _batch(*CALIBRATION_SIZE, 3, batch=CALIBRATION_BATCH))
     adapter.set_state(source, weights)
     batch = 1 if meta["batch"] == "dynamic" else int(meta["batch"])
     sizes = check_sizes(ms, meta)

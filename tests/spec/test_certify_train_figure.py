@@ -20,7 +20,7 @@ class _TrainLogitsOff(NumpyReferenceAdapter):
 
 
 def test_l3_figure_is_the_worse_of_forward_and_statistics(tiny):
-    x = certify._batch(*certify.TRAIN_SIZE, 2)
+    x = certify._batch(*certify.TRAIN_SIZE, 2, batch=certify.BATCH)
     weights = certify.calibrated_weights(tiny, x, seed=1)
     result = certify._against_reference(_TrainLogitsOff(), tiny, weights, x, training=True)
     assert result.ok and 4e-5 < result.max_rel < 1e-4

@@ -58,17 +58,20 @@ def test_unfinished_rows_are_listed_as_pending(tmp_path):
     assert "Pending (claimed, not yet certified: 1 rows)" in matrix.markdown(partial)
 
 
-@pytest.mark.parametrize("l3", ["pass", "skip"])
-def test_an_older_certifiers_l3_is_certified_again(tmp_path, l3):
-    """Certifier 1 reported L3 as the running statistics' error alone: such parts are not reused
-    unless their L3 was skipped (an inference-only implementation)."""
+@pytest.mark.parametrize("level, status", [("L3", "pass"), ("L4", "fail"), ("L3", "skip")])
+@pytest.mark.parametrize("certifier", [1, 2])
+def test_an_older_certifiers_train_levels_are_certified_again(tmp_path, level, status, certifier):
+    """Certifier 1 reported L3 as the running statistics' error alone, and 1 and 2 ran L3/L4 on 2
+    images: such parts are not reused unless their L3 and L4 were skipped (inference only)."""
     parts = matrix.Parts(tmp_path)
     run(parts)
     stored = parts.path(NUMPY, "efficientnetv2-b0", "paper")
     doc = json.loads(stored.read_text())
-    assert doc["certifier"] == matrix.CERTIFIER
-    del doc["certifier"]
-    doc["checks"].append({**doc["checks"][0], "level": "L3", "status": l3})
+    assert doc["certifier"] == matrix.CERTIFIER == 3
+    doc["certifier"] = certifier
+    if certifier == 1:
+        del doc["certifier"]
+    doc["checks"].append({**doc["checks"][0], "level": level, "status": status})
     stored.write_text(json.dumps(doc))
     reused = parts.get(NUMPY, "efficientnetv2-b0", "paper", "L0")
-    assert (reused is None) == (l3 == "pass")
+    assert (reused is None) == (status != "skip")
