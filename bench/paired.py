@@ -86,3 +86,22 @@ def summary_rows(paired: list[dict[str, Any]]) -> list[str]:
             f"{cell('end-to-end')} | {ratio('engine / bare')} | {ratio('end-to-end / engine')} | {samples} |"
         )
     return lines
+
+
+def chart(ax: Any, paired: list[dict[str, Any]], goal: float = 0.9) -> None:
+    """Each ratio's median as a bar, its [min, max] over samples as an error bar, the goal as a line."""
+    labels = [f"{r['impl']} {r['size']}px" for r in paired]
+    names = [name for name, _, _ in RATIOS if any(name in r["ratios"] for r in paired)]
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        got = [r["ratios"].get(name) for r in paired]
+        medians = [v["median"] if v else 0.0 for v in got]
+        low = [v["median"] - v["min"] if v else 0.0 for v in got]
+        high = [v["max"] - v["median"] if v else 0.0 for v in got]
+        xs = [j + i * width for j in range(len(labels))]
+        ax.bar(xs, medians, width, yerr=[low, high], capsize=3, label=name)
+    ax.axhline(goal, color="black", linestyle="--", linewidth=1, label=f"goal {goal:g}")
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(labels))], labels, fontsize=8)
+    ax.set_ylabel("ratio of images / s")
+    ax.set_title("measured in pairs: median over samples, [min, max] as error bars")
+    ax.legend(fontsize=8)

@@ -340,7 +340,10 @@ def chart(result: dict[str, Any], path: Path) -> None:
     rows = [r for r in result["rows"] if "error" not in r]
     labels = list(dict.fromkeys(_label(r) for r in rows))
     sizes = list(dict.fromkeys(r["size"] for r in rows))
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels) * len(sizes)), 4.5))
+    pairs = [r for r in result.get("paired", []) if "error" not in r]
+    figsize = (max(6, 0.9 * len(labels) * len(sizes)), 8.5 if pairs else 4.5)
+    fig, axes = plt.subplots(2 if pairs else 1, 1, figsize=figsize, squeeze=False)
+    ax = axes[0][0]
     width = 0.8 / max(len(sizes), 1)
     for i, size in enumerate(sizes):
         values = [
@@ -356,6 +359,8 @@ def chart(result: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("images / s")
     ax.set_title(f"{plan['kind']} {plan['model']} batch {plan['batch']} {plan['precision']} {plan['device']}")
     ax.legend()
+    if pairs:
+        paired.chart(axes[1][0], pairs)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

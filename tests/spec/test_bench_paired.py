@@ -93,3 +93,28 @@ def test_the_markdown_shows_each_ratio_with_its_spread():
     text = "\n".join(paired.summary_rows([row, {**row, "error": "died"}]))
     assert "| 64 | torch | eager NCHW | 4.0 | 3.2 |  | **0.80** [0.50, 1.00] |  | 3 |" in text
     assert "failed: died" in text
+
+
+def test_the_chart_adds_a_panel_of_paired_ratios(tmp_path):
+    from effnet.bench.run import chart
+
+    times = {"bare": [1.0, 1.1], "engine": [1.1, 1.2], "end-to-end": [1.2, 1.2]}
+    pair = {
+        "impl": "torch",
+        "size": 64,
+        "mode": "m",
+        "batch": 4,
+        "times_s": times,
+        "ratios": paired.ratios(times),
+    }
+    row = {"impl": "torch", "mode": "m", "size": 64, "step": "bare", "images_per_s": 4.0}
+    plan = {"kind": "train", "model": "efficientnetv2-b0", "batch": 4, "precision": "fp32", "device": "cpu"}
+    for name, result in (
+        ("rows", {"plan": plan, "rows": [row]}),
+        ("both", {"plan": plan, "rows": [row], "paired": [pair]}),
+    ):
+        chart(result, tmp_path / f"{name}.png")
+    import matplotlib.image
+
+    rows_only, both = (matplotlib.image.imread(tmp_path / f"{n}.png") for n in ("rows", "both"))
+    assert both.shape[0] > 1.5 * rows_only.shape[0]  # a second panel below the first
