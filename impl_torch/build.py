@@ -70,7 +70,8 @@ def build(
 
 def canonical_state(model: EfficientNet) -> dict[str, np.ndarray]:
     """The model's weights as canonical numpy arrays (a copy)."""
-    state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+    # a copy even on a CPU, where .numpy() would share the tensor's memory and change as it trains
+    state = {k: v.detach().to("cpu", copy=True).numpy() for k, v in model.state_dict().items()}
     return to_canonical(state, model.spec, NATIVE, include_top=model.include_top, what="impl_torch model")
 
 

@@ -120,3 +120,16 @@ def test_one_sgd_step_matches_torchvision():
     assert worst[0] <= bound, worst
     moved = max(np.abs(after_ours[k] - weights[k]).max() for k in after_ours)
     assert moved > 1e-3, "the step must actually change the weights"
+
+
+def test_canonical_state_is_a_snapshot(tiny):
+    """The canonical arrays are copies: training the model afterwards does not change them."""
+    from effnet.impl_torch.build import canonical_state
+
+    model = impl_torch.from_spec(tiny)
+    state = canonical_state(model)
+    before = {k: v.copy() for k, v in state.items()}
+    with torch.no_grad():
+        for tensor in model.state_dict().values():
+            tensor.add_(1)
+    assert all(np.array_equal(state[k], before[k]) for k in state)
