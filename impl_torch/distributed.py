@@ -19,6 +19,8 @@ import torch.distributed as dist
 import torch.distributed._functional_collectives as funcol
 from torch import nn
 
+from .batch_norm import SpecBatchNorm2d
+
 
 def process_group() -> tuple[int, int]:
     """(rank, world size), joining the default process group when launched by torchrun."""
@@ -30,13 +32,13 @@ def process_group() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-class CrossReplicaBatchNorm2d(nn.BatchNorm2d):
-    """``nn.BatchNorm2d`` whose training statistics are those of the global batch (all ranks).
+class CrossReplicaBatchNorm2d(SpecBatchNorm2d):
+    """Batch norm whose training statistics are those of the global batch (all ranks).
 
     The same parameters, buffers and state-dict keys as ``nn.BatchNorm2d``; eval mode and a single
-    process behave exactly like it. In training the mean and then the biased variance are all-reduced
-    (two passes: no ``E[x^2] - E[x]^2`` cancellation); the running variance gets torch's unbiased
-    ``n / (n - 1)`` with ``n`` the global count, as one process with the whole batch would.
+    process behave exactly like :class:`SpecBatchNorm2d`. In training the mean and then the biased
+    variance are all-reduced (two passes: no ``E[x^2] - E[x]^2`` cancellation), and the running
+    variance folds in the biased one, as the spec does and one process with the whole batch would.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,7 +52,7 @@ class CrossReplicaBatchNorm2d(nn.BatchNorm2d):
         with torch.no_grad():
             m = self.momentum
             self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-            self.running_var.mul_(1 - m).add_(var.detach() * n / (n - 1), alpha=m)
+            self.running_var.mul_(1 - m).add_(var.detach(), alpha=m)
             self.num_batches_tracked.add_(1)
         scale = self.weight * torch.rsqrt(var + self.eps)
         return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
@@ -60,7 +62,7 @@ def cross_replica_batch_norm(model: nn.Module) -> nn.Module:
     """Swap every ``nn.BatchNorm2d`` of ``model`` for :class:`CrossReplicaBatchNorm2d` in place
     (same tensors, so weights, optimizer and checkpoints are unaffected)."""
     for module in model.modules():
-        if type(module) is nn.BatchNorm2d:
+        if type(module) in (nn.BatchNorm2d, SpecBatchNorm2d):
             module.__class__ = CrossReplicaBatchNorm2d
     return model
 

@@ -32,6 +32,7 @@ from effnet.spec import ModelSpec
 from effnet.spec.init import initial_weights
 from effnet.spec.recipe import Recipe
 
+from .batch_norm import use_spec_batch_norm
 from .build import canonical_state, from_spec, load_canonical_state
 from .distributed import all_sum, cross_replica_batch_norm, process_group
 from .flat import pack, packed
@@ -64,7 +65,7 @@ class TorchEngine:
             self.model, initial_weights(ms, seed, scheme=recipe.init)
         )  # the spec's init, same on every rank
         memory = torch.channels_last if self._channels_last else torch.contiguous_format
-        self.model = self.model.to(self.device, memory_format=memory).train()
+        self.model = use_spec_batch_norm(self.model.to(self.device, memory_format=memory).train())
         # decayed weights, then BN's weights, then the float buffers (BN statistics), laid end to end in
         # one buffer (impl_torch.flat): the optimizer and the EMA update whole buffers, not tensors
         live = self.model.state_dict(keep_vars=True)
