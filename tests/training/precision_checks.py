@@ -29,12 +29,12 @@ BATCH = 8
 LR = 0.01
 
 
-def _engine(backend: str, ms: ModelSpec, precision: str) -> Engine:
+def make_engine(backend: str, ms: ModelSpec, precision: str) -> Engine:
     rec = recipe("efficientnetv2-b0", batch_size=BATCH, epochs=4)
     return create(backend, ms, rec, seed=1, execution=Execution(precision=precision))  # type: ignore[arg-type]
 
 
-def _batches(ms: ModelSpec) -> list[tuple[np.ndarray, np.ndarray]]:
+def training_batches(ms: ModelSpec) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(7)
     size = ms.image_size.train
     return [
@@ -46,7 +46,7 @@ def _batches(ms: ModelSpec) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
-def _live_weights(engine: Any) -> dict[str, np.ndarray]:
+def live_weights(engine: Any) -> dict[str, np.ndarray]:
     """The live (not EMA) model's canonical weights, read with the backend's own ``canonical_state``."""
     import importlib
 
@@ -56,27 +56,27 @@ def _live_weights(engine: Any) -> dict[str, np.ndarray]:
     return build.canonical_state(engine.model)
 
 
-def _norm(a: dict[str, np.ndarray], b: dict[str, np.ndarray] | None = None) -> float:
+def norm(a: dict[str, np.ndarray], b: dict[str, np.ndarray] | None = None) -> float:
     """The L2 norm of ``a - b`` over every tensor of a state (of ``a`` if ``b`` is None)."""
     return float(np.sqrt(sum(np.sum((a[k] - (0 if b is None else b[k])) ** 2, dtype=np.float64) for k in a)))
 
 
 def check_bf16_tracks_fp32(backend: str, ms: ModelSpec) -> dict[str, float]:
     """Returns the measured errors (losses: the worst step; weights: live and EMA)."""
-    batches = _batches(ms)
+    batches = training_batches(ms)
     runs = {}
     for precision in ("fp32", "bf16"):
-        engine = _engine(backend, ms, precision)
+        engine = make_engine(backend, ms, precision)
         assert engine.execution.precision == precision
         start = engine.canonical_weights()  # the EMA equals the live model at the start
         losses = np.array([engine.train_step(x, y, LR)[0] for x, y in batches])
-        runs[precision] = (losses, _live_weights(engine), engine.canonical_weights())
+        runs[precision] = (losses, live_weights(engine), engine.canonical_weights())
     (l32, live32, ema32), (l16, live16, ema16) = runs["fp32"], runs["bf16"]
     assert {v.dtype for v in [*live16.values(), *ema16.values()]} == {np.dtype(np.float32)}
     errors = {"loss": float(np.max(np.abs(l16 - l32) / np.abs(l32)))}
     for name, a, b in (("weights", live16, live32), ("ema", ema16, ema32)):
-        errors[name] = _norm(a, b) / _norm(b, start)  # the bf16 run's change against the fp32 run's
-    errors["moved"] = _norm(live32, start) / _norm(start)
+        errors[name] = norm(a, b) / norm(b, start)  # the bf16 run's change against the fp32 run's
+    errors["moved"] = norm(live32, start) / norm(start)
     print(errors)
     assert errors["loss"] <= tolerance("bfloat16", "train"), errors
     assert errors["weights"] <= tolerance("bfloat16", "update"), errors
@@ -90,7 +90,7 @@ def check_bf16_eval_matches_oracle(backend: str, ms: ModelSpec) -> float:
 
     x = np.random.default_rng(3).normal(size=(4, 32, 32, 3)).astype(np.float32)
     weights = calibrated_weights(ms, x, seed=2)
-    engine: Any = _engine(backend, ms, "bf16")
+    engine: Any = make_engine(backend, ms, "bf16")
     importlib.import_module(f"effnet.impl_{backend}.build").load_canonical_state(engine.ema, weights)
     got = engine.evaluate(x)
     assert got.dtype == np.float32
@@ -101,10 +101,10 @@ def check_bf16_eval_matches_oracle(backend: str, ms: ModelSpec) -> float:
 
 def check_fp16_scales_the_loss(backend: str, ms: ModelSpec) -> None:
     """fp16 has no unscaled mode: the engine holds a loss scale, saves it, and trains finitely."""
-    engine: Any = _engine(backend, ms, "fp16")
+    engine: Any = make_engine(backend, ms, "fp16")
     assert engine.execution.precision == "fp16"
     scaled = engine.opt is not engine.rmsprop if backend == "tf" else engine.scaler is not None
     assert scaled, "fp16 without loss scaling"
-    x, y = _batches(ms)[0]
+    x, y = training_batches(ms)[0]
     loss, _ = engine.train_step(x, y, LR)
     assert np.isfinite(loss)
