@@ -156,9 +156,11 @@ for _backend in BACKENDS:
 
 @nox.session(default=(ROOT / "tests" / "conformance").is_dir(), venv_backend="none")
 def conformance(session: nox.Session) -> None:
-    """Every installed backend against the numpy reference and against each other."""
+    """Every pair of installed backends against each other (eval, train mode, gradients, training
+    engines) and the conformance report. Each backend alone against the numpy reference is checked
+    in that backend's session (`nox -s torch`, ...), not again here."""
     run = _frameworks(session)
-    run("pytest", "tests/conformance", *session.posargs, env={BACKEND_ENV: "all", **TEST_ENV})
+    run("pytest", "tests/conformance", "--pairs-only", *session.posargs, env={BACKEND_ENV: "all", **TEST_ENV})
 
 
 @nox.session(name="conformance-full", default=False, venv_backend="none")

@@ -24,3 +24,22 @@ def trainable_or_skip(*adapters):
         if not checks.trains(adapter):
             pytest.skip(f"{adapter.name}: inference-only adapter (no train_step)")
     return adapters
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--pairs-only",
+        action="store_true",
+        help="only the checks that need two or more backends (each backend's own checks run in its session)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """``--pairs-only`` (the conformance session) deselects every check parametrized by one backend:
+    the backend sessions run those, with the same backends, so running them again only costs time."""
+    if not config.getoption("--pairs-only"):
+        return
+    single = [item for item in items if "backend" in getattr(getattr(item, "callspec", None), "params", {})]
+    if single:
+        config.hook.pytest_deselected(items=single)
+        items[:] = [item for item in items if item not in single]

@@ -23,6 +23,10 @@ def test_two_devices_match_one(tmp_path):
     print(f"jax 2 devices vs 1: {errors}")
 
 
+# Four epochs of V2-B0 on the builtin data (about 7 minutes on 2 cores): in the slow session. CI
+# checks instead that this backend's engine takes the same steps as torch's, whose short run is in CI
+# (tests/conformance/test_engines.py).
+@pytest.mark.slow
 def test_short_run_learns(tmp_path):
     loop_checks.check_accuracy_above_chance("jax", tmp_path)
 

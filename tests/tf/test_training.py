@@ -1,5 +1,7 @@
 """Progressive-learning training on the TensorFlow backend (see tests/training/loop_checks.py)."""
 
+import pytest
+
 from tests.training import loop_checks
 
 
@@ -18,6 +20,10 @@ def test_two_devices_match_one(tmp_path):
     print(f"tf 2 devices vs 1: {errors}")
 
 
+# Four epochs of V2-B0 on the builtin data (about 7 minutes on 2 cores): in the slow session. CI
+# checks instead that this backend's engine takes the same steps as torch's, whose short run is in CI
+# (tests/conformance/test_engines.py).
+@pytest.mark.slow
 def test_short_run_learns(tmp_path):
     loop_checks.check_accuracy_above_chance("tf", tmp_path)
 
