@@ -8,6 +8,7 @@ import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SEED_LIMIT = 2**32  # every backend's generator takes a 32-bit seed
 
@@ -65,3 +66,25 @@ def out_folder(text: str) -> Path:
                 raise argparse.ArgumentTypeError(f"{text!r} {what} an existing file, not a folder")
             break
     return path
+
+
+def comma_list(item: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
+    """A non-empty comma-separated list, each value checked by ``item`` (e.g. ``int_range(16)``);
+    duplicates are refused."""
+
+    def parse(text: str) -> tuple[Any, ...]:
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(not p for p in parts):
+            raise argparse.ArgumentTypeError(f"must be a comma-separated list of values, got {text!r}")
+        values = []
+        for part in parts:
+            try:
+                values.append(item(part))
+            except argparse.ArgumentTypeError as err:
+                raise argparse.ArgumentTypeError(f"{part!r}: {err}") from None
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"lists a value twice: {text!r}")
+        return tuple(values)
+
+    parse.__name__ = "list"
+    return parse

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from effnet import backends
 
+from .argtypes import comma_list, float_range, int_range, non_negative_int, out_folder
 from .errors import UsageError
 
 
@@ -38,6 +39,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--out", type=Path, default=Path("runs/progressive"))
     pr.add_argument("--progress", action="store_true", help="show each run's progress bars")
     pr.set_defaults(run=run_progressive)
+
+    ae = cmds.add_parser(
+        "augment-effect",
+        help="a trained run's accuracy on validation images with each RandAugment op applied",
+        description="The run's EMA model classifies the validation images clean and with each "
+        "RandAugment op (and RandAugment itself) at each magnitude and size: how much of the class "
+        "evidence each op leaves. Writes OUT/augment_effect.{json,md,png}.",
+    )
+    ae.add_argument("--run", dest="run_dir", type=Path, required=True, help="an `effnet train` output folder")
+    ae.add_argument("--data", default="builtin", help="the run's ImageFolder root or 'builtin' (default)")
+    ae.add_argument(
+        "--sizes", type=comma_list(int_range(16, 1024)), default=(128, 192), help="default 128,192"
+    )
+    ae.add_argument(
+        "--magnitudes",
+        type=comma_list(float_range(0.0, 30.0)),
+        default=(5.0, 10.0, 15.0),
+        help="default 5,10,15",
+    )
+    ae.add_argument("--ops", help="RandAugment ops, comma-separated (default all 13)")
+    ae.add_argument(
+        "--class-parts", action="store_true", help="also score each '_'-separated part of class names"
+    )
+    ae.add_argument("--file", type=Path, help="the run's family YAML, if it used one")
+    ae.add_argument("--workers", type=non_negative_int, help="decoding threads (default: all cores)")
+    ae.add_argument("--out", type=out_folder, required=True)
+    ae.add_argument("--no-progress", dest="progress", action="store_false")
+    ae.set_defaults(run=run_augment_effect)
 
 
 def seeds_of(text: str) -> tuple[int, ...]:
@@ -93,3 +122,35 @@ def run_progressive(args: argparse.Namespace) -> int:
     files = ("results.json", "results.md", "accuracy_vs_time.png")
     print("results: " + ", ".join(str(args.out / f) for f in files))
     return 0 if results["arms"] else 1
+
+
+def run_augment_effect(args: argparse.Namespace) -> int:
+    from effnet.training import augment
+    from effnet.training.augment_effect import EffectConfig, measure, to_markdown, write
+    from effnet.training.builtin import ensure_builtin
+
+    ops = tuple(o.strip() for o in args.ops.split(",") if o.strip()) if args.ops else augment.RANDAUG_OPS
+    unknown = [o for o in ops if o not in augment.RANDAUG_OPS]
+    if unknown or not ops:
+        raise UsageError(
+            f"--ops: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(augment.RANDAUG_OPS)}"
+        )
+    if not args.run_dir.is_dir():
+        raise UsageError(f"--run {args.run_dir}: not a folder (expected the output folder of `effnet train`)")
+    cfg = EffectConfig(
+        run=args.run_dir,
+        data=ensure_builtin() if args.data == "builtin" else Path(args.data),
+        sizes=args.sizes,
+        magnitudes=args.magnitudes,
+        ops=ops,
+        spec_file=args.file,
+        class_parts=args.class_parts,
+        workers=args.workers,
+        progress=args.progress,
+    )
+    result = measure(cfg)
+    command = shlex.join(["effnet", *sys.argv[1:]])
+    paths = write(result, args.out, command)
+    print(to_markdown(result, command))
+    print("results: " + ", ".join(str(p) for p in paths))
+    return 0
