@@ -29,6 +29,7 @@ import numpy as np
 
 from effnet import spec
 from effnet.spec import ModelSpec
+from effnet.spec.model_spec import BlockSpec
 from effnet.weights_convert import keras_applications, keras_io
 from effnet.weights_convert.formats import FORMATS, from_canonical, to_canonical
 
@@ -128,7 +129,7 @@ class KerasApplicationsAdapter:
         if training:
             rates = {"top_dropout": ms.dropout}
             for b in ms.blocks:
-                rates[f"block{b.stage}{chr(ord('a') + b.repeat)}_drop"] = b.drop_path_rate
+                rates[f"{_block_prefix(b)}drop"] = b.drop_path_rate
             for layer in net.layers:
                 if type(layer).__name__ == "Dropout":
                     if layer.name not in rates:
@@ -186,10 +187,14 @@ class KerasApplicationsAdapter:
         names = [layer.name for layer in net.layers]
         taps = {"stem": "stem_activation"}
         for b in ms.blocks:
-            prefix = f"block{b.stage}{chr(ord('a') + b.repeat)}_"
-            taps[b.name] = [n for n in names if n.startswith(prefix)][-1]
+            taps[b.name] = [n for n in names if n.startswith(_block_prefix(b))][-1]
         taps["head"] = "top_activation"
         return taps
+
+
+def _block_prefix(block: BlockSpec) -> str:
+    """The prefix of keras.applications' layer names in a block: ``block{stage}{repeat letter}_``."""
+    return f"block{block.stage}{chr(ord('a') + block.repeat)}_"
 
 
 def spec_zeros(ms: ModelSpec) -> Weights:
