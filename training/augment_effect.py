@@ -173,39 +173,38 @@ def _cell(scores: dict[str, float], parts: Sequence[str]) -> str:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """One heatmap per size: accuracy per op (rows) and magnitude (columns), the clean accuracy above."""
+    """One heatmap per size: accuracy per op (rows) and magnitude (columns) on one colour scale, from
+    chance to the best cell or clean accuracy of any size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     sizes = list(result["sizes"])
-    fig, axes = plt.subplots(1, len(sizes), figsize=(4.2 * len(sizes), 6), squeeze=False)
     mags = [f"{m:g}" for m in result["magnitudes"]]
-    for ax, size in zip(axes[0], sizes, strict=True):
+    chance = 1 / len(result["classes"])
+    grids = {}
+    for size in sizes:
         per = result["sizes"][size]
         ops = [op for op in per if op != CLEAN]
-        grid = np.array([[per[op][m]["accuracy"] for m in mags] for op in ops])
-        image = ax.imshow(
-            grid, vmin=1 / len(result["classes"]), vmax=max(per[CLEAN]["accuracy"], 1e-9), cmap="viridis"
-        )
-        ax.set_xticks(range(len(mags)), [f"m={m}" for m in mags])
+        grids[size] = (ops, np.array([[per[op][m]["accuracy"] for m in mags] for op in ops]))
+    top = max(max(g.max(), result["sizes"][s][CLEAN]["accuracy"]) for s, (_, g) in grids.items())
+    fig, axes = plt.subplots(
+        1, len(sizes), figsize=(2.2 + 1.6 * len(sizes) * max(len(mags), 2), 6), squeeze=False, sharey=True
+    )
+    image = None
+    for ax, size in zip(axes[0], sizes, strict=True):
+        ops, grid = grids[size]
+        image = ax.imshow(grid, vmin=chance, vmax=top, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(mags)), mags)
+        ax.set_xlabel("magnitude")
         ax.set_yticks(range(len(ops)), ops)
+        ax.tick_params(labelleft=ax is axes[0][0])
         for (i, j), v in np.ndenumerate(grid):
-            ax.text(
-                j,
-                i,
-                f"{v:.2f}",
-                ha="center",
-                va="center",
-                color="w" if v < grid.max() * 0.6 else "k",
-                fontsize=8,
-            )
-        ax.set_title(
-            f"{size} px (clean {per[CLEAN]['accuracy']:.2f}; chance {1 / len(result['classes']):.2f})"
-        )
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.7, label="validation accuracy")
-    fig.suptitle(f"Accuracy of {result['model']} ({result['backend']}) on augmented validation images")
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < (chance + top) / 2 else "k")
+        ax.set_title(f"{size} px: clean {result['sizes'][size][CLEAN]['accuracy']:.2f}")
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.7, label=f"validation accuracy (chance {chance:.3f})")
+    fig.suptitle(f"{result['model']} ({result['backend']}) on augmented validation images")
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
