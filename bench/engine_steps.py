@@ -99,12 +99,11 @@ def tf_ours(*args: Any, **kwargs: Any) -> Step:
 
 def data_folder(data: str) -> Any:
     """The scanned dataset ``--data`` names (``builtin``: the built-in data, generated once)."""
-    from pathlib import Path
 
-    from effnet.training.builtin import ensure_builtin
+    from effnet.training.builtin import data_root
     from effnet.training.dataset import scan
 
-    return scan(ensure_builtin() if data == "builtin" else Path(data))
+    return scan(data_root(data))
 
 
 def pipeline_batches(

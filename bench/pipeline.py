@@ -79,9 +79,9 @@ def measure_pass(pipe: Pipeline, batches: int, bar: tqdm | None = None) -> tuple
 
 
 def run(plan: PipelinePlan, *, progress: bool = True) -> dict[str, Any]:
-    from effnet.training.builtin import ensure_builtin
+    from effnet.training.builtin import data_root
 
-    root = ensure_builtin() if plan.data == "builtin" else Path(plan.data)
+    root = data_root(plan.data)
     data = scan(root)
     ms = spec.resolve(plan.model, num_classes=len(data.classes))
     rec = recipe(plan.model, batch_size=plan.batch_size)

@@ -58,6 +58,12 @@ def default_cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "effnet-spec"
 
 
+def data_root(data: str | os.PathLike[str]) -> Path:
+    """The ImageFolder root that a ``--data`` value names: ``"builtin"`` is this dataset (generated
+    and cached if needed), anything else a folder path."""
+    return ensure_builtin() if str(data) == "builtin" else Path(data)
+
+
 def ensure_builtin(cache_dir: str | os.PathLike[str] | None = None, *, workers: int | None = None) -> Path:
     """The builtin dataset's ImageFolder root, ``<cache_dir>/builtin-v<VERSION>``, generated if needed.
 

@@ -86,7 +86,7 @@ def seeds_of(text: str) -> tuple[int, ...]:
 def run_progressive(args: argparse.Namespace) -> int:
     from effnet.spec.progressive import RULES
     from effnet.training.arms import ARMS
-    from effnet.training.builtin import ensure_builtin
+    from effnet.training.builtin import data_root
     from effnet.training.experiment import ExperimentConfig, ExperimentError, run_experiment
 
     rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
@@ -95,7 +95,7 @@ def run_progressive(args: argparse.Namespace) -> int:
         unknown = [v for v in values if v not in known]
         if unknown or not values:
             raise UsageError(f"{what}: unknown {', '.join(unknown) or '(none)'}; known: {', '.join(known)}")
-    data = ensure_builtin() if args.data == "builtin" else Path(args.data)
+    data = data_root(args.data)
     cfg = ExperimentConfig(
         backend=args.backend,
         model=args.model,
@@ -127,7 +127,7 @@ def run_progressive(args: argparse.Namespace) -> int:
 def run_augment_effect(args: argparse.Namespace) -> int:
     from effnet.training import augment
     from effnet.training.augment_effect import EffectConfig, measure, to_markdown, write
-    from effnet.training.builtin import ensure_builtin
+    from effnet.training.builtin import data_root
 
     ops = tuple(o.strip() for o in args.ops.split(",") if o.strip()) if args.ops else augment.RANDAUG_OPS
     unknown = [o for o in ops if o not in augment.RANDAUG_OPS]
@@ -139,7 +139,7 @@ def run_augment_effect(args: argparse.Namespace) -> int:
         raise UsageError(f"--run {args.run_dir}: not a folder (expected the output folder of `effnet train`)")
     cfg = EffectConfig(
         run=args.run_dir,
-        data=ensure_builtin() if args.data == "builtin" else Path(args.data),
+        data=data_root(args.data),
         sizes=args.sizes,
         magnitudes=args.magnitudes,
         ops=ops,

@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from effnet.execution import Execution
-    from effnet.training.builtin import ensure_builtin
+    from effnet.training.builtin import data_root
     from effnet.training.errors import TrainError
     from effnet.training.loop import RunConfig, run
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         Execution(args.precision, args.memory_format, args.compile, args.xla).check(args.backend)
     except TrainError as err:
         raise UsageError(str(err)) from None
-    data = ensure_builtin() if args.data == "builtin" else Path(args.data)
+    data = data_root(args.data)
     cfg = RunConfig(
         backend=args.backend,
         model=args.model,
