@@ -47,7 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "RandAugment op (and RandAugment itself) at each magnitude and size: how much of the class "
         "evidence each op leaves. Writes OUT/augment_effect.{json,md,png}.",
     )
-    ae.add_argument("--run", dest="run_dir", type=Path, required=True, help="an `effnet train` output folder")
+    ae.add_argument(
+        "--run",
+        dest="run_dir",
+        metavar="DIR",
+        type=Path,
+        required=True,
+        help="an `effnet train` output folder",
+    )
     ae.add_argument("--data", default="builtin", help="the run's ImageFolder root or 'builtin' (default)")
     ae.add_argument(
         "--sizes", type=comma_list(int_range(16, 1024)), default=(128, 192), help="default 128,192"
@@ -64,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ae.add_argument("--file", type=Path, help="the run's family YAML, if it used one")
     ae.add_argument("--workers", type=non_negative_int, help="decoding threads (default: all cores)")
-    ae.add_argument("--out", type=out_folder, required=True)
+    ae.add_argument("--out", type=out_folder, required=True, help="where augment_effect.{json,md,png} go")
     ae.add_argument("--no-progress", dest="progress", action="store_false")
     ae.set_defaults(run=run_augment_effect)
 
