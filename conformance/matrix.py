@@ -7,7 +7,7 @@ The run is resumable: each (implementation, model, profile) result is written to
 later run reuses every part whose spec hash and level still match, so an interrupted matrix (hours
 on two cores) continues where it stopped and a new adapter adds only its own rows.
 
-Implementations that share this process run model by model (PyTorch first: it must be imported
+Implementations that share this process run model by model, the cheapest first (PyTorch first: it must be imported
 before TensorFlow), so the float64 oracle of a (model, profile) is computed once for all of them;
 keras.applications on JAX runs in a child process (Keras picks its backend once per process), which
 writes its own parts.
@@ -125,6 +125,14 @@ def _version(impl: Implementation) -> str:
     return str(getattr(adapters.find(impl.adapter), "version", "?"))
 
 
+def _cost(claim: tuple[str, str]) -> int:
+    """A (model, profile)'s multiply-accumulates at its eval size: the matrix runs the cheapest first, so
+    a run stopped part way holds every implementation's small models rather than one implementation's
+    every model."""
+    ms = spec.resolve(claim[0], profile=claim[1])
+    return spec.macs(ms, ms.image_size.eval)
+
+
 def run_here(
     impls: list[Implementation],
     parts: Parts,
@@ -140,7 +148,7 @@ def run_here(
             claims.append((impl, _claims(impl, models)))
         except adapters.AdapterNotFound as err:
             failures[impl.label] = str(err)
-    order = list(dict.fromkeys(c for _, claimed in claims for c in claimed))
+    order = sorted(dict.fromkeys(c for _, claimed in claims for c in claimed), key=_cost)
     for model, profile in order:
         for impl, claimed in claims:
             if (model, profile) not in claimed:
