@@ -7,8 +7,9 @@ The run is resumable: each (implementation, model, profile) result is written to
 later run reuses every part whose spec hash and level still match, so an interrupted matrix (hours
 on two cores) continues where it stopped and a new adapter adds only its own rows.
 
-Implementations that share this process run model by model, the cheapest first (PyTorch first: it must be imported
-before TensorFlow), so the float64 oracle of a (model, profile) is computed once for all of them;
+Implementations that share this process run model by model, the cheapest first (PyTorch first: it
+must be imported before TensorFlow), so the float64 oracle of a (model, profile) is computed once
+for all of them;
 keras.applications on JAX runs in a child process (Keras picks its backend once per process), which
 writes its own parts.
 """

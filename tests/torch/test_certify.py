@@ -150,6 +150,7 @@ def test_injected_fault_fails_at_the_right_level_and_tensor(fault, where):
     by_level = {c.level: c for c in result.checks}
     assert by_level["L0"].status == "pass"  # same tensors, same names: the fault is in the computation
     failed = by_level["L1"]
+    print(f"{fault.__name__}: L1 {failed.status} (max rel {failed.max_rel}): {failed.first_divergence}")
     assert failed.status == "fail" and result.reached() == "L0"
     tensor = failed.first_divergence.split(" ")[0].rstrip(":")  # "blocks.3 (mbconv ...)" / "blocks.1: shape"
     assert tensor == where(ms), failed.first_divergence
