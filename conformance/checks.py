@@ -208,30 +208,29 @@ def grads_vs_reference(
     (``per_tensor``, so a wrong small tensor cannot hide behind large ones) or all at once.
     Each tensor's direction is scaled by its RMS so the step is relative; e = 1e-6 keeps the
     truncation error (BN's curvature) below fp32 noise."""
-    result = _step(adapter, ms, weights, x, labels, 0.0)
+    grads = _step(adapter, ms, weights, x, labels, 0.0).grads  # the model and its new state are freed
+    # Memory: the float64 directions and one float64 copy of the weights (the moved point) are the only
+    # full-size arrays beside the gradients -- EfficientNet-L2 has 480M parameters, 3.8 GB per copy.
     rng = np.random.default_rng(seed)
-    w64 = {k: np.asarray(v, np.float64) for k, v in weights.items()}
-    direction = {
-        k: rng.standard_normal(g.shape) * (float(np.sqrt(np.mean(w64[k] ** 2))) + 1e-3)
-        for k, g in result.grads.items()
-    }
-    groups = [[k] for k in result.grads] if per_tensor else [list(result.grads)]
+    rms = {k: float(np.sqrt(np.mean(np.square(weights[k], dtype=np.float64)))) for k in grads}
+    direction = {k: rng.standard_normal(g.shape) * (rms[k] + 1e-3) for k, g in grads.items()}
+    groups = [[k] for k in grads] if per_tensor else [list(grads)]
     bound, eps = tolerance("float32", "grad"), 1e-6
     where = f"{adapter.name} vs numpy finite difference, grad, {_shape(x)}"
 
     def loss_at(keys: list[str], sign: float) -> float:
-        moved = dict(w64)
+        moved = {k: np.asarray(v, np.float64) for k, v in weights.items()}
         for k in keys:
-            moved[k] = w64[k] + sign * eps * direction[k]
+            moved[k] = moved[k] + sign * eps * direction[k]  # never in place: v may be the caller's
         return softmax_cross_entropy(reference.forward(ms, moved, x, training=True).logits, labels)
 
     # A tensor whose true gradient is ~0 (a BN bias followed by another batch-statistics BN) has only
     # rounding noise left; judge such tensors against 1e-2 of an average tensor's contribution.
-    contribution = {k: float(np.abs(result.grads[k] * direction[k]).sum()) for k in result.grads}
+    contribution = {k: float(np.abs(grads[k] * direction[k]).sum()) for k in grads}
     floor = 1e-2 * sum(contribution.values()) / max(len(contribution), 1)
     worst, first = 0.0, None
     for keys in groups:
-        projected = sum(float((result.grads[k] * direction[k]).sum()) for k in keys)
+        projected = sum(float((grads[k] * direction[k]).sum()) for k in keys)
         scale = max(sum(contribution[k] for k in keys), floor, 1e-30)
         numeric = (loss_at(keys, 1.0) - loss_at(keys, -1.0)) / (2 * eps)
         rel = abs(projected - numeric) / scale

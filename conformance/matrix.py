@@ -39,6 +39,10 @@ SCHEMA = "effnet.conformance.matrix/2"
 # the worse of the train-mode forward and the running statistics (1 reported the statistics alone);
 # 3 runs L3 and L4 on 16 images instead of 2 (certify.BATCH)
 CERTIFIER = 3
+# A model this large is certified one implementation per child process: in one process beside the
+# other frameworks, EfficientNet-L2 (480M parameters, 800 px) went past 24 GiB and was killed; alone,
+# torch's row peaks at 16.5 GB. The float64 oracle is then computed once per implementation.
+ISOLATED_PARAMS = 300_000_000
 
 
 @dataclass(frozen=True)
@@ -141,8 +145,11 @@ def run_here(
     models: list[str] | None,
     progress: Callable[[str], None],
     failures: dict[str, str],
+    isolate_large: bool = True,
 ) -> None:
-    """Certify ``impls`` in this process, model by model, writing each part as it is known."""
+    """Certify ``impls`` in this process, model by model, writing each part as it is known; a model
+    with more than ``ISOLATED_PARAMS`` parameters runs each implementation in a child process unless
+    ``isolate_large`` is false (in that child)."""
     claims: list[tuple[Implementation, list[tuple[str, str]]]] = []
     for impl in impls:
         try:
@@ -157,6 +164,10 @@ def run_here(
             progress(f"{impl.label}: {model} ({profile})")
             if parts.get(impl, model, profile, level, _version(impl)) is not None:
                 continue
+            if isolate_large and _isolated(model, profile):
+                if (why := _in_child(impl, parts, level, [model])) is not None:
+                    failures[impl.label] = why
+                continue
             adapter = adapters.find(impl.adapter)
             start = time.perf_counter()
             result = certify_model(adapter, model, profile, level, deviations.declared_by(adapter))
@@ -165,6 +176,10 @@ def run_here(
             doc["certifier"] = CERTIFIER
             parts.put(impl, doc)
         forget_references()
+
+
+def _isolated(model: str, profile: str) -> bool:
+    return spec.count(spec.resolve(model, profile=profile)).params > ISOLATED_PARAMS
 
 
 def _in_child(impl: Implementation, parts: Parts, level: str, models: list[str] | None) -> str | None:

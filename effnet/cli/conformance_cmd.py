@@ -156,7 +156,7 @@ def run_matrix(args: argparse.Namespace) -> int:
     if args.only:  # a child process: one implementation, its parts only
         (impl,) = [i for i in matrix.IMPLEMENTATIONS if i.label == args.only]
         failures: dict[str, str] = {}
-        matrix.run_here([impl], parts, args.level, models, lambda _: None, failures)
+        matrix.run_here([impl], parts, args.level, models, lambda _: None, failures, isolate_large=False)
         for why in failures.values():
             raise UsageError(why)
         return 0

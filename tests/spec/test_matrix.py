@@ -75,3 +75,21 @@ def test_an_older_certifiers_train_levels_are_certified_again(tmp_path, level, s
     stored.write_text(json.dumps(doc))
     reused = parts.get(NUMPY, "efficientnetv2-b0", "paper", "L0")
     assert (reused is None) == (status != "skip")
+
+
+def test_a_large_model_is_certified_in_a_child_process(tmp_path, monkeypatch):
+    """Above ISOLATED_PARAMS each implementation's row runs in its own process (EfficientNet-L2 beside
+    the other frameworks outgrew 24 GiB); the parent certifies nothing of it itself."""
+    children = []
+
+    def child(impl, parts, level, models):
+        children.append((impl.label, level, models))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a large model was certified in the parent process")
+
+    monkeypatch.setattr(matrix, "ISOLATED_PARAMS", 1_000_000)  # V2-B0 has 7.1M
+    monkeypatch.setattr(matrix, "_in_child", child)
+    monkeypatch.setattr(matrix, "certify_model", refuse)
+    run(matrix.Parts(tmp_path))
+    assert children == [("numpy reference", "L0", ["efficientnetv2-b0"])]
