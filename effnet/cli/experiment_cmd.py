@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--data", default="builtin", help="an ImageFolder root or 'builtin' (default)")
     pr.add_argument("--epochs", type=int, required=True, help="epochs of every arm")
     pr.add_argument(
-        "--seeds", default="1", help="N: seeds 0..N-1; or a comma-separated list, e.g. 0,3 (default 1)"
+        "--seeds", default="1", help="N: seeds 0..N-1; or a comma-separated list, e.g. 0,3 or 2, (default 1)"
     )
     pr.add_argument("--rules", default="paper,code", help="schedule rules, comma-separated (default both)")
     pr.add_argument("--arms", help="arm kinds, comma-separated (default all four)")
@@ -83,10 +83,17 @@ def seeds_of(text: str) -> tuple[int, ...]:
         raise UsageError(
             f"--seeds must be a count or a comma-separated list of integers, got {text!r}"
         ) from None
-    if "," not in text:
-        values = list(range(values[0])) if values else []
-    if not values or min(values) < 0 or len(set(values)) != len(values):
-        raise UsageError(f"--seeds must name at least one distinct seed >= 0, got {text!r}")
+    if "," not in text:  # a count N: seeds 0..N-1
+        if not values or values[0] < 1:
+            raise UsageError(
+                f"--seeds {text}: a single number is a count of seeds (0..N-1) and must be at least 1;"
+                " for one chosen seed give a list, e.g. --seeds 0, or --seeds 3,"
+            )
+        return tuple(range(values[0]))
+    if not values or min(values) < 0:
+        raise UsageError(f"--seeds {text}: a list needs at least one seed, every seed >= 0")
+    if len(set(values)) != len(values):
+        raise UsageError(f"--seeds {text}: a seed is listed twice")
     return tuple(values)
 
 

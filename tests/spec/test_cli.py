@@ -90,3 +90,34 @@ def test_console_script_entry_point():
         check=False,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "text, seeds",
+    [("1", (0,)), ("3", (0, 1, 2)), ("0,", (0,)), ("2,", (2,)), ("0,3", (0, 3)), (" 4 , 1 ", (4, 1))],
+)
+def test_experiment_seeds_are_a_count_or_a_list(text, seeds):
+    from effnet.cli.experiment_cmd import seeds_of
+
+    assert seeds_of(text) == seeds
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("0", "a single number is a count of seeds"),  # a user meaning "seed 0": told how to say it
+        ("-2", "a single number is a count of seeds"),
+        ("1,1", "listed twice"),
+        ("0,-1", "every seed >= 0"),
+        (",", "at least one seed"),
+        ("two", "a count or a comma-separated list"),
+    ],
+)
+def test_experiment_seeds_errors_say_what_is_wrong(text, fragment):
+    from effnet.cli.errors import UsageError
+    from effnet.cli.experiment_cmd import seeds_of
+
+    with pytest.raises(UsageError, match=fragment) as caught:
+        seeds_of(text)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("--seeds")
