@@ -16,7 +16,7 @@ Reported per arm (``OUT/results.json``, ``OUT/results.md``, ``OUT/accuracy_vs_ti
   survives a resume); mean and standard deviation over seeds;
 - images/s: all training images over all training time;
 - process wall time: the arm's processes from start to exit (startup, evaluations, checkpoints
-  included), summed over resumes.
+  included), summed over resumes; unknown ("n/a") for a run whose process outlived the experiment's.
 """
 
 from __future__ import annotations
@@ -134,6 +134,14 @@ def _train_seconds(record: dict[str, Any], batch_size: int) -> float:
     return record["steps"] * batch_size / record["images_per_s"]
 
 
+def _process_seconds(out: Path) -> float | None:
+    """The run's process wall time, or None if unknown: ``wall.json`` is written by the experiment's
+    process when the run's process exits, so a run that finished after the experiment's process was
+    stopped has none (its results stand; only this figure is missing)."""
+    wall = out / "wall.json"
+    return json.loads(wall.read_text())["process_s"] if wall.exists() else None
+
+
 def _mean_sd(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
@@ -153,7 +161,7 @@ def collect(cfg: ExperimentConfig, arms: list[Arm]) -> dict[str, Any]:
                     "val_accuracy": summary["final_val_accuracy"],
                     "train_s": sum(train_s),
                     "images": sum(r["steps"] * cfg.batch_size for r in records),
-                    "process_s": json.loads((out / "wall.json").read_text())["process_s"],
+                    "process_s": _process_seconds(out),
                     "curve": [
                         {
                             "train_s": sum(train_s[: i + 1]),
@@ -188,7 +196,11 @@ def collect(cfg: ExperimentConfig, arms: list[Arm]) -> dict[str, Any]:
                 "val_accuracy": {"mean": acc, "sd": acc_sd},
                 "train_s": {"mean": train, "sd": train_sd},
                 "images_per_s": sum(r["images"] for r in runs) / max(sum(r["train_s"] for r in runs), 1e-9),
-                "process_s": statistics.fmean(r["process_s"] for r in runs),
+                "process_s": (  # None unless known for every seed: a mean over fewer is not the arm's
+                    statistics.fmean(r["process_s"] for r in runs)
+                    if all(r["process_s"] is not None for r in runs)
+                    else None
+                ),
                 "runs": runs,
             }
         )
@@ -226,9 +238,15 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {row['arm']} | {'/'.join(map(str, row['sizes']))} | {reg_text} "
             f"| {acc['mean']:.3f} ± {acc['sd']:.3f} | {train['mean']:.1f} ± {train['sd']:.1f} "
-            f"| {row['images_per_s']:.1f} | {row['process_s']:.1f} |"
+            f"| {row['images_per_s']:.1f} | {_seconds(row['process_s'])} |"
         )
+    if any(row["process_s"] is None for row in results["arms"]):
+        lines += ["", "n/a: a run of the arm finished after the experiment's own process was stopped."]
     return "\n".join(lines) + "\n"
+
+
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -43,5 +43,13 @@ def test_two_arm_smoke_and_resume(tmp_path: Path, capsys) -> None:
     capsys.readouterr()
     assert main(command) == 0  # everything finished: nothing runs again
     assert capsys.readouterr().out.count("done before, kept") == 2
+    # a run that finished after the experiment's process was killed has no wall.json: its results
+    # stand, its process time is unknown (it once stopped the report with "no such file")
+    (adaptive / "wall.json").unlink()
+    assert main(command) == 0
+    arms = {row["arm"]: row for row in json.loads((out / "results.json").read_text())["arms"]}
+    assert arms["progressive-adaptive.code"]["process_s"] is None
+    assert arms["progressive-adaptive.code"]["runs"][0]["val_accuracy"] >= 0.0
+    assert arms["fixed-small.code"]["process_s"] > 0 and "| n/a |" in (out / "results.md").read_text()
     again = [main([*command[:-2], "--epochs", "3", "--out", str(out)])]
     assert again == [1] and "other settings: epochs '2' (now '3')" in capsys.readouterr().err
