@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,17 +119,42 @@ def _run_arm(cfg: ExperimentConfig, arm: Arm, seed: int) -> None:
     (out / "request.json").write_text(json.dumps(request, indent=1) + "\n")
     print(f"{arm.name} seed {seed}: sizes {[s.image_size for s in arm.stages]} ...", flush=True)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "effnet.training.arm_run", str(out / "request.json")])
+    returncode = _run_child([sys.executable, "-m", "effnet.training.arm_run", str(out / "request.json")])
     wall = out / "wall.json"
     previous = json.loads(wall.read_text())["process_s"] if wall.exists() else 0.0
     wall.write_text(json.dumps({"process_s": previous + time.perf_counter() - started}) + "\n")
-    if done.returncode != 0:
+    if returncode != 0:
         raise ExperimentError(
-            f"{arm.name} seed {seed} failed (exit status {done.returncode}); run the same command again "
+            f"{arm.name} seed {seed} failed (exit status {returncode}); run the same command again "
             "to resume from its last checkpoint"
         )
     summary = json.loads((out / "summary.json").read_text())
     print(f"{arm.name} seed {seed}: val accuracy {summary['final_val_accuracy']:.3f}", flush=True)
+
+
+def _run_child(command: list[str]) -> int:
+    """Run the arm's process and return its exit status. If this process is stopped (Ctrl-C, or a
+    SIGTERM sent to it alone) the arm's process is stopped too, not left running on its own: the same
+    command resumes it from its last checkpoint."""
+    child = subprocess.Popen(command)
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    main_thread = threading.current_thread() is threading.main_thread()  # where handlers may be set
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        return child.wait()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def _train_seconds(record: dict[str, Any], batch_size: int) -> float:
