@@ -5,8 +5,9 @@ randomness in the step (dropout and drop-path 0), each step's loss agrees within
 train-forward bound and the weights (live and EMA) after the last step within the engine bound
 (conformance/tolerances.py).
 
-Together with a short run that learns (torch, in CI; every backend in ``conformance-full``), this is
-what shows each backend's trainer learns: an engine whose step equals a learning engine's step learns.
+Together with a run that learns (torch's engine fitting a batch in CI; a short run of every backend
+on the builtin data in ``conformance-full``), this is what shows each backend's trainer learns: an
+engine whose step equals a learning engine's step learns.
 """
 
 import numpy as np

@@ -15,11 +15,11 @@ def test_gpu_script_on_cpu(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    # bf16: our engines and timm's train.py step, bare, engine and end to end; fp32 (on CPU): ours only
+    # bf16: our engines and timm's train.py step, bare, engine and end to end; fp32 (on CPU): torch only
     bf16 = {(i, s) for i in ("torch", "jax", "timm") for s in ("bare", "engine", "end-to-end")}
     for precision, expected in (
         ("bf16", bf16 - {("timm", "end-to-end")}),
-        ("fp32", {(i, s) for i in ("torch", "jax") for s in ("bare", "engine")}),
+        ("fp32", {("torch", s) for s in ("bare", "engine")}),
     ):
         result = json.loads((tmp_path / f"train_efficientnetv2-b0_cpu_{precision}_engine.json").read_text())
         rows = {(r["impl"], r["step"]): r for r in result["rows"]}
@@ -27,9 +27,9 @@ def test_gpu_script_on_cpu(tmp_path):
         for r in rows.values():
             assert "error" not in r and r["images_per_s"] > 0 and r["peak_memory_bytes"] > 0
         cell = result["summary"]["per_size"]["33"]
-        assert cell["engine"]["parity"] >= 1.0
-        assert "torch engine / bare" in cell["ratios"] and "jax engine / bare" in cell["ratios"]
+        assert all(f"{i} engine / bare" in cell["ratios"] for i in ("torch", "jax") if (i, "engine") in rows)
     summary = json.loads((tmp_path / "train_efficientnetv2-b0_cpu_bf16_engine.json").read_text())["summary"]
+    assert summary["per_size"]["33"]["engine"]["parity"] >= 1.0  # over torch and JAX
     assert "torch vs timm" in summary["per_size"]["33"]["engine"]["ours_over_reference"]
     assert "jax end-to-end / engine" in summary["per_size"]["33"]["ratios"]
     assert "torch" in (tmp_path / "device.txt").read_text()

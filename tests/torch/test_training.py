@@ -2,6 +2,8 @@
 
 import sys
 
+import pytest
+
 from tests.training import loop_checks
 
 
@@ -19,8 +21,16 @@ def test_two_gloo_processes_match_one(tmp_path):
     print(f"torch DDP 2 processes vs 1: {errors}")
 
 
+# Four epochs of V2-B0 on the builtin data (15 minutes on a 2-core machine, a quarter of CI's time):
+# in the slow session with the JAX and TF runs. CI checks instead that the engine fits a batch (below)
+# and that every pair of engines takes the same steps (tests/conformance/test_engines.py).
+@pytest.mark.slow
 def test_short_run_learns(tmp_path):
     loop_checks.check_accuracy_above_chance("torch", tmp_path)
+
+
+def test_the_engine_fits_a_batch(tiny):
+    loop_checks.check_engine_fits_a_batch("torch", tiny)
 
 
 def test_starts_from_the_spec_init(tiny):
