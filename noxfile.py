@@ -196,7 +196,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(default=False, venv_backend="none")
 def demo(session: nox.Session) -> None:
     """The README's main job: a short progressive-learning run of EfficientNetV2-B0 on the built-in data
-    (torch, 4 epochs of the automl code's schedule, about 4 minutes on 2 cores), writing
+    (torch, 4 epochs of the automl code's schedule, 4 to 16 minutes on 2 cores, by CPU), writing
     out/demo/{metrics.jsonl,progress.png,summary.json}."""
     run = _frameworks(session)
     if (ROOT / "out" / "demo").exists():  # `effnet train` never overwrites a run: the demo replaces its own
