@@ -224,15 +224,15 @@ def check_engine_fits_a_batch(backend: str, tiny_ms: object, steps: int = 80) ->
     the short run on the builtin data (``check_accuracy_above_chance``, minutes per backend, in
     conformance-full). A step that does not descend (a sign, a learning-rate or a gradient-flow fault)
     leaves the loss near its start, ln(5) = 1.61 for 5 classes. Returns (first, last) loss."""
+    from effnet.bench.engine_steps import soft_labels
     from effnet.spec.recipe import recipe
     from effnet.training.engine import create
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 32, 32, 3)).astype(np.float32)
     classes = tiny_ms.num_classes  # type: ignore[attr-defined]
-    labels = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, 16)]
     rec = recipe(MODEL, batch_size=16, epochs=EPOCHS)
-    soft = labels * (1.0 - rec.label_smoothing) + rec.label_smoothing / classes
+    soft = soft_labels(rng.integers(0, classes, 16), classes, rec.label_smoothing)
     engine = create(backend, tiny_ms, rec, seed=0)  # type: ignore[arg-type]
     losses = [engine.train_step(x, soft, FIT_LR)[0] for _ in range(steps)]
     first, last = losses[0], float(np.mean(losses[-10:]))
