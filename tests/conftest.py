@@ -47,9 +47,11 @@ variants:
   tiny-net: {base: tiny, width: 1.0, depth: 1.0, image_size: {train: 32, eval: 32}, dropout: 0.2, cite: test}
 """
 
+TINY_MODEL = "tiny-net"  # the one variant TINY_YAML defines
+
 
 @pytest.fixture
 def tiny(tmp_path):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY_YAML)
-    return spec.resolve("tiny-net", file=path)
+    return spec.resolve(TINY_MODEL, file=path)
